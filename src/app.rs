@@ -1,0 +1,262 @@
+//! The one module that knows every other: command line -> inputs -> engine -> report -> output.
+//!
+//! Exit codes (CONTRACT.md): 0 every image copied or already up to date, 1 at least one image
+//! failed, 2 invalid input or usage (nothing was written).
+
+use crate::cli::{Cli, Command, CopyArgs, CopyCmd, LogArgs, LogFormat};
+use crate::copy::{CopyOptions, Engine, Platforms};
+use crate::reference::Reference;
+use crate::registry::client::{Role, Session};
+use crate::registry::credentials::Credentials;
+use crate::registry::retry::RetryPolicy;
+use crate::registry::transport::{Transport, TransportOptions};
+use crate::report::{human_bytes, markdown, ImageReport, RunReport, Status};
+use clap::Parser;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Instant, SystemTime};
+
+/// Input that cannot be acted on: exit 2, nothing written.
+#[derive(Debug)]
+pub struct UsageError {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl UsageError {
+    fn new(message: impl Into<String>) -> UsageError {
+        UsageError {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    fn hint(mut self, hint: impl Into<String>) -> UsageError {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// Parse the command line, run, and map the outcome to the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            if let Some(h) = e.hint {
+                eprintln!("hint: {h}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8, UsageError> {
+    match cli.command {
+        Command::Copy(cmd) => copy(cmd).await,
+    }
+}
+
+async fn copy(cmd: CopyCmd) -> Result<u8, UsageError> {
+    let started = SystemTime::now();
+    let t0 = Instant::now();
+    let source = parse_reference(&cmd.source, "SRC")?;
+    let mut target = parse_reference(&cmd.destination, "DST")?;
+    if target.tag().is_none() && target.digest().is_none() {
+        // `copy nginx:1.27 registry.example.com/ns/nginx` keeps the source's tag.
+        target = target.with_tag(source.tag().unwrap_or("latest"));
+    }
+    let opts = copy_options(&cmd.copy)?;
+    let engine = engine(&cmd.copy, &[source.registry()], &[target.registry()])?;
+    let report = engine.copy(&source, &target, &opts).await;
+    let run = RunReport::new(started, t0.elapsed(), opts.dry_run, vec![report]);
+    write_outputs(&run, &cmd.copy, "registry-mirror copy")?;
+    Ok(run.exit_code())
+}
+
+fn parse_reference(text: &str, what: &str) -> Result<Reference, UsageError> {
+    Reference::parse(text.trim()).map_err(|e| {
+        let hint = if text.contains("://") {
+            "write the reference without a scheme, e.g. `registry.example.com/ns/app:1.0`".to_string()
+        } else {
+            "a reference looks like `[registry/]path[:tag][@sha256:…]`, e.g. `docker.io/library/nginx:1.27`".to_string()
+        };
+        UsageError::new(format!("{what}: {e}")).hint(hint)
+    })
+}
+
+/// The copy options from the shared flags.
+pub fn copy_options(args: &CopyArgs) -> Result<CopyOptions, UsageError> {
+    let platforms = if args.all_platforms {
+        Platforms::All
+    } else {
+        let list = crate::registry::platform::parse_list(&args.platform)
+            .map_err(|e| UsageError::new(format!("--platform: {e}")).hint("write platforms as `os/arch[/variant]`, comma-separated, e.g. `linux/amd64,linux/arm64`"))?;
+        Platforms::Only(list)
+    };
+    Ok(CopyOptions {
+        platforms,
+        format: args.format,
+        dry_run: args.dry_run,
+        chunk_size: args.chunk_size,
+    })
+}
+
+/// Credentials for one side: the flag, else the `_USER`/`_PASSWORD` pair.
+fn side_credentials(flag: &Option<String>, flag_name: &str, user_var: &str, pass_var: &str) -> Result<Option<Credentials>, UsageError> {
+    if let Some(text) = flag {
+        return Credentials::from_user_pass(text)
+            .map(Some)
+            .map_err(|e| UsageError::new(format!("{flag_name}: {e}")).hint("write credentials as `USER:PASSWORD`"));
+    }
+    match (crate::env::var(user_var), crate::env::var(pass_var)) {
+        (Some(username), Some(password)) => Ok(Some(Credentials::Basic { username, password })),
+        (Some(_), None) => Err(UsageError::new(format!("`{user_var}` is set but `{pass_var}` is not"))
+            .hint(format!("set both `{user_var}` and `{pass_var}`, or neither"))),
+        (None, Some(_)) => Err(UsageError::new(format!("`{pass_var}` is set but `{user_var}` is not"))
+            .hint(format!("set both `{user_var}` and `{pass_var}`, or neither"))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The engine for a run whose sources live in `sources` and targets in `targets` (registries as
+/// written in references): explicit credentials are bound to those registries only.
+pub fn engine(args: &CopyArgs, sources: &[&str], targets: &[&str]) -> Result<Engine, UsageError> {
+    let mut endpoints = std::collections::BTreeMap::new();
+    for e in &args.endpoint {
+        let (reg, host) = e.split_once('=').filter(|(r, h)| !r.trim().is_empty() && !h.trim().is_empty()).ok_or_else(|| {
+            UsageError::new(format!("--endpoint `{e}`: expected `REGISTRY=HOST[:PORT]`"))
+                .hint("e.g. `--endpoint docker.io=mirror.example.com:5000`")
+        })?;
+        endpoints.insert(reg.trim().to_string(), host.trim().to_string());
+    }
+    let opts = TransportOptions {
+        insecure: args.insecure_registry.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        ca_certs: args.ca_cert.clone(),
+        endpoints,
+        retry: RetryPolicy::with_retries(args.retries),
+    };
+    let transport = Transport::new(opts).map_err(|e| UsageError::new(e.to_string()))?;
+    let mut session = Session::new(transport);
+    let src = side_credentials(&args.src_creds, "--src-creds", crate::env::SOURCE_REGISTRY_USER, crate::env::SOURCE_REGISTRY_PASSWORD)?;
+    let dst = side_credentials(&args.dest_creds, "--dest-creds", crate::env::TARGET_REGISTRY_USER, crate::env::TARGET_REGISTRY_PASSWORD)?;
+    if let Some(c) = src {
+        for r in sources {
+            session.set_credentials(r, Role::Source, c.clone());
+        }
+    }
+    if let Some(c) = dst {
+        for r in targets {
+            session.set_credentials(r, Role::Target, c.clone());
+        }
+    }
+    Ok(Engine::new(session, args.blobs_in_flight as usize, args.retries))
+}
+
+/// Print the result lines, write `--report-json` and append `--summary`.
+pub fn write_outputs(run: &RunReport, args: &CopyArgs, title: &str) -> Result<(), UsageError> {
+    let mut out = std::io::stdout().lock();
+    for img in &run.images {
+        let _ = writeln!(out, "{}", result_line(img));
+    }
+    if run.images.len() > 1 || run.dry_run {
+        let s = &run.summary;
+        let _ = writeln!(
+            out,
+            "{} images: {} copied, {} up to date, {} failed, {} moved",
+            s.total,
+            s.copied,
+            s.skipped,
+            s.failed,
+            human_bytes(s.bytes)
+        );
+    }
+    if let Some(path) = &args.report_json {
+        std::fs::write(path, run.to_json() + "\n")
+            .map_err(|e| UsageError::new(format!("cannot write the JSON report `{}`: {e}", path.display())))?;
+    }
+    if let Some(path) = &args.summary {
+        let md = markdown::render(run, title);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(md.as_bytes()))
+            .map_err(|e| UsageError::new(format!("cannot append the summary to `{}`: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+fn result_line(img: &ImageReport) -> String {
+    let digest = img.digest.as_deref().unwrap_or("-");
+    let platforms = if img.platforms.is_empty() { String::new() } else { format!(" [{}]", img.platforms.join(", ")) };
+    let mut line = match img.status {
+        Status::Copied => format!(
+            "copied   {} -> {} {digest}{platforms} ({}, {} blobs copied, {} mounted, {} skipped, {:.1}s)",
+            img.source,
+            img.target,
+            human_bytes(img.bytes),
+            img.blobs.copied,
+            img.blobs.mounted,
+            img.blobs.skipped,
+            img.duration_ms as f64 / 1000.0
+        ),
+        Status::Skipped => format!("skipped  {} -> {} {digest}{platforms} (up to date)", img.source, img.target),
+        Status::Planned => format!(
+            "planned  {} -> {} {digest}{platforms}: {} ({} to move)",
+            img.source,
+            img.target,
+            img.action.as_deref().unwrap_or("copy"),
+            human_bytes(img.bytes)
+        ),
+        Status::Failed => format!(
+            "failed   {} -> {}\n  error: {}",
+            img.source,
+            img.target,
+            img.error.as_deref().unwrap_or("unknown error").replace('\n', "\n  ")
+        ),
+    };
+    if img.converted {
+        line.push_str("\n  converted to the requested format");
+    }
+    for d in &img.dropped {
+        line.push_str(&format!("\n  dropped: {d}"));
+    }
+    for w in &img.warnings {
+        line.push_str(&format!("\n  warning: {w}"));
+    }
+    line
+}
+
+fn init_logging(args: &LogArgs) {
+    use tracing_subscriber::EnvFilter;
+    let level = if args.quiet {
+        "warn"
+    } else {
+        match args.verbose {
+            0 => "info",
+            1 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = crate::env::var(crate::env::RUST_LOG)
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| EnvFilter::new(format!("warn,registry_mirror={level}")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = match args.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.compact().try_init(),
+    };
+}

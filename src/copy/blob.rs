@@ -1,0 +1,411 @@
+//! Moving one blob into a target repository, cheapest way first: already known in this run,
+//! HEAD (present), cross-repository mount, then a streamed GET -> upload with size and digest
+//! checked on the fly. The body never lands in memory or on disk, except blobs of at most
+//! [`SMALL_BLOB`] bytes, which go up in one monolithic PUT to save a round trip.
+
+use crate::registry::client::{Body, Mount, RegistryClient};
+use crate::registry::digest::{Digest, Hasher};
+use crate::registry::error::RegistryError;
+use crate::registry::manifest::Descriptor;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use std::collections::{HashMap, HashSet};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tracing::{debug, warn};
+use url::Url;
+
+/// Blobs up to this size are read whole and sent with one PUT.
+pub const SMALL_BLOB: u64 = 1024 * 1024;
+/// Chunk size of the chunked-upload fallback (GHCR's limit).
+pub const DEFAULT_CHUNK: u64 = 4 * 1024 * 1024;
+
+/// What became of one blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobOutcome {
+    Skipped,
+    Mounted,
+    Copied(u64),
+}
+
+/// What this run knows about target registries: which repositories hold which blobs, so a blob
+/// travels to a registry once and later repositories mount it; and per-key locks so two tasks
+/// never move the same blob into the same repository at once.
+#[derive(Default)]
+pub struct Ledger {
+    known: Mutex<HashMap<(String, Digest), HashSet<String>>>,
+    inflight: Mutex<HashMap<(String, String, Digest), Arc<tokio::sync::Mutex<()>>>>,
+    /// Registries that refused a streamed PATCH and take chunks only.
+    chunked_only: Mutex<HashSet<String>>,
+}
+
+impl Ledger {
+    pub fn record(&self, host: &str, repo: &str, digest: &Digest) {
+        lock(&self.known)
+            .entry((host.to_string(), digest.clone()))
+            .or_default()
+            .insert(repo.to_string());
+    }
+
+    pub fn has(&self, host: &str, repo: &str, digest: &Digest) -> bool {
+        lock(&self.known)
+            .get(&(host.to_string(), digest.clone()))
+            .is_some_and(|r| r.contains(repo))
+    }
+
+    /// Other repositories of `host` known to hold `digest`.
+    pub fn holders(&self, host: &str, digest: &Digest, except: &str) -> Vec<String> {
+        let mut v: Vec<String> = lock(&self.known)
+            .get(&(host.to_string(), digest.clone()))
+            .map(|r| r.iter().filter(|r| r.as_str() != except).cloned().collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    fn slot(&self, host: &str, repo: &str, digest: &Digest) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.inflight)
+            .entry((host.to_string(), repo.to_string(), digest.clone()))
+            .or_default()
+            .clone()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Everything a blob transfer needs besides the blob.
+pub struct BlobJob<'a> {
+    pub src: &'a RegistryClient,
+    pub src_repo: &'a str,
+    pub dst: &'a RegistryClient,
+    pub dst_repo: &'a str,
+    pub ledger: &'a Ledger,
+    pub slots: &'a tokio::sync::Semaphore,
+    /// Force chunked uploads of this size.
+    pub chunk_size: Option<u64>,
+    pub retries: u32,
+    /// Bytes moved so far, for progress display.
+    pub progress: Option<Arc<AtomicU64>>,
+}
+
+impl BlobJob<'_> {
+    /// Make `desc` present in the target repository.
+    pub async fn run(&self, desc: &Descriptor) -> Result<BlobOutcome, RegistryError> {
+        let host = self.dst.host().to_string();
+        let digest = &desc.digest;
+        let slot = self.ledger.slot(&host, self.dst_repo, digest);
+        let _guard = slot.lock().await;
+        if self.ledger.has(&host, self.dst_repo, digest) {
+            return Ok(BlobOutcome::Skipped);
+        }
+        if self.dst.blob_head(self.dst_repo, digest).await?.is_some() {
+            self.ledger.record(&host, self.dst_repo, digest);
+            return Ok(BlobOutcome::Skipped);
+        }
+        let mut candidates = self.ledger.holders(&host, digest, self.dst_repo);
+        if self.src.same_registry(self.dst) && self.src_repo != self.dst_repo {
+            candidates.insert(0, self.src_repo.to_string());
+        }
+        let mut location = None;
+        for from in candidates.iter().take(3) {
+            match self.dst.blob_mount(self.dst_repo, digest, from).await? {
+                Mount::Mounted => {
+                    debug!(%digest, from, to = self.dst_repo, "mounted");
+                    self.ledger.record(&host, self.dst_repo, digest);
+                    return Ok(BlobOutcome::Mounted);
+                }
+                Mount::Upload(Some(loc)) => {
+                    location = Some(loc);
+                    break;
+                }
+                Mount::Upload(None) => {}
+            }
+        }
+        let _permit = self.slots.acquire().await.map_err(|_| RegistryError::Config("shutting down".into()))?;
+        let mut attempt = 0;
+        loop {
+            let loc = match location.take() {
+                Some(l) => l,
+                None => self.dst.blob_upload_start(self.dst_repo).await?,
+            };
+            let chunked = self.chunk_size.or_else(|| {
+                lock(&self.ledger.chunked_only)
+                    .contains(&host)
+                    .then_some(DEFAULT_CHUNK)
+            });
+            let result = match chunked {
+                _ if desc.size <= SMALL_BLOB => self.upload_small(desc, &loc).await,
+                Some(chunk) => self.upload_chunked(desc, &loc, chunk).await,
+                None => self.upload_streamed(desc, &loc).await,
+            };
+            match result {
+                Ok(()) => {
+                    self.ledger.record(&host, self.dst_repo, digest);
+                    return Ok(BlobOutcome::Copied(desc.size));
+                }
+                Err(e) => {
+                    self.dst.blob_upload_cancel(self.dst_repo, &loc).await;
+                    let refused_stream = chunked.is_none()
+                        && desc.size > SMALL_BLOB
+                        && matches!(e.status(), Some(400 | 405 | 411 | 413 | 416 | 501));
+                    if refused_stream && lock(&self.ledger.chunked_only).insert(host.clone()) {
+                        warn!(registry = %host, error = %e, "the registry refused a streamed upload; using chunked uploads");
+                        continue;
+                    }
+                    if !e.is_temporary() || attempt >= self.retries {
+                        return Err(e);
+                    }
+                    attempt += 1;
+                    warn!(%digest, attempt, error = %e, "blob copy failed; starting again from a fresh read");
+                    tokio::time::sleep(crate::registry::retry::RetryPolicy::default().delay(attempt, None)).await;
+                }
+            }
+        }
+    }
+
+    fn what(&self, digest: &Digest) -> String {
+        format!("blob `{}/{}@{digest}`", self.src.registry(), self.src_repo)
+    }
+
+    async fn source_stream(&self, desc: &Descriptor) -> Result<(Verified, Arc<Mutex<Verdict>>), RegistryError> {
+        let resp = self.src.blob_get(self.src_repo, &desc.digest).await?;
+        if let Some(len) = resp.content_length() {
+            if len != desc.size {
+                return Err(RegistryError::SizeMismatch {
+                    what: self.what(&desc.digest),
+                    expected: desc.size,
+                    actual: len,
+                });
+            }
+        }
+        let verdict = Arc::new(Mutex::new(Verdict::Pending));
+        let stream = Verified {
+            inner: Box::pin(resp.bytes_stream()),
+            hasher: Some(desc.digest.verifier()),
+            expected: desc.digest.clone(),
+            size: desc.size,
+            seen: 0,
+            verdict: verdict.clone(),
+            progress: self.progress.clone(),
+        };
+        Ok((stream, verdict))
+    }
+
+    fn verdict_error(&self, desc: &Descriptor, verdict: &Mutex<Verdict>) -> Option<RegistryError> {
+        match &*lock(verdict) {
+            Verdict::Size(actual) => Some(RegistryError::SizeMismatch {
+                what: self.what(&desc.digest),
+                expected: desc.size,
+                actual: *actual,
+            }),
+            Verdict::Digest(actual) => Some(RegistryError::DigestMismatch {
+                what: self.what(&desc.digest),
+                expected: desc.digest.clone(),
+                actual: actual.clone(),
+            }),
+            Verdict::Pending => Some(RegistryError::Transport {
+                url: self.what(&desc.digest),
+                detail: "the source stream ended early".into(),
+            }),
+            Verdict::Ok => None,
+        }
+    }
+
+    /// One streamed PATCH, then `PUT ?digest=`; the PUT is only sent once the bytes checked out.
+    async fn upload_streamed(&self, desc: &Descriptor, loc: &Url) -> Result<(), RegistryError> {
+        let (stream, verdict) = self.source_stream(desc).await?;
+        let body = Body::Stream(Mutex::new(Some(reqwest::Body::wrap_stream(stream))));
+        let patched = self.dst.blob_upload_patch(self.dst_repo, loc, body, desc.size, None).await;
+        if let Some(e) = self.verdict_error(desc, &verdict) {
+            if patched.is_err() || !matches!(e, RegistryError::Transport { .. }) {
+                return Err(e);
+            }
+        }
+        let next = patched?;
+        self.dst.blob_upload_finish(self.dst_repo, &next, &desc.digest, Body::Empty, 0).await
+    }
+
+    /// Chunks of `chunk` bytes with `Content-Range`, for registries that refuse one big PATCH.
+    async fn upload_chunked(&self, desc: &Descriptor, loc: &Url, chunk: u64) -> Result<(), RegistryError> {
+        let (mut stream, verdict) = self.source_stream(desc).await?;
+        let mut loc = loc.clone();
+        let mut offset = 0u64;
+        let mut buf = Vec::with_capacity(chunk.min(desc.size) as usize);
+        loop {
+            let next = stream.next().await;
+            let done = next.is_none();
+            if let Some(item) = next {
+                let bytes = item.map_err(|_| {
+                    self.verdict_error(desc, &verdict).unwrap_or_else(|| RegistryError::Transport {
+                        url: self.what(&desc.digest),
+                        detail: "the source stream failed".into(),
+                    })
+                })?;
+                buf.extend_from_slice(&bytes);
+            }
+            while buf.len() as u64 >= chunk || (done && !buf.is_empty()) {
+                let n = (buf.len() as u64).min(chunk) as usize;
+                let part: Vec<u8> = buf.drain(..n).collect();
+                let end = offset + n as u64 - 1;
+                loc = self
+                    .dst
+                    .blob_upload_patch(self.dst_repo, &loc, Body::Bytes(Bytes::from(part)), n as u64, Some((offset, end)))
+                    .await?;
+                offset += n as u64;
+            }
+            if done {
+                break;
+            }
+        }
+        if let Some(e) = self.verdict_error(desc, &verdict) {
+            return Err(e);
+        }
+        self.dst.blob_upload_finish(self.dst_repo, &loc, &desc.digest, Body::Empty, 0).await
+    }
+
+    /// Read a small blob whole (verified), then one monolithic `PUT ?digest=` with the body.
+    async fn upload_small(&self, desc: &Descriptor, loc: &Url) -> Result<(), RegistryError> {
+        let bytes = self.src.blob_get_small(self.src_repo, &desc.digest, SMALL_BLOB.max(desc.size) as usize).await?;
+        if bytes.len() as u64 != desc.size {
+            return Err(RegistryError::SizeMismatch {
+                what: self.what(&desc.digest),
+                expected: desc.size,
+                actual: bytes.len() as u64,
+            });
+        }
+        if let Some(p) = &self.progress {
+            p.fetch_add(desc.size, Ordering::Relaxed);
+        }
+        let len = bytes.len() as u64;
+        self.dst.blob_upload_finish(self.dst_repo, loc, &desc.digest, Body::Bytes(bytes), len).await
+    }
+}
+
+/// The result of checking a streamed body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    Pending,
+    Ok,
+    Size(u64),
+    Digest(Digest),
+}
+
+/// A body stream that hashes and counts what passes through and fails instead of ending when
+/// the size or digest is wrong, so the upload is cut before it can complete.
+struct Verified {
+    inner: Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>,
+    hasher: Option<Hasher>,
+    expected: Digest,
+    size: u64,
+    seen: u64,
+    verdict: Arc<Mutex<Verdict>>,
+    progress: Option<Arc<AtomicU64>>,
+}
+
+fn failure(what: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string())
+}
+
+impl Stream for Verified {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        match this.inner.as_mut().poll_next(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(chunk))) => {
+                this.seen += chunk.len() as u64;
+                if this.seen > this.size {
+                    *lock(&this.verdict) = Verdict::Size(this.seen);
+                    return Poll::Ready(Some(Err(failure("source blob is larger than its descriptor"))));
+                }
+                if let Some(h) = this.hasher.as_mut() {
+                    h.update(&chunk);
+                }
+                if let Some(p) = &this.progress {
+                    p.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(std::io::Error::other(e)))),
+            Poll::Ready(None) => {
+                let Some(hasher) = this.hasher.take() else {
+                    return Poll::Ready(None);
+                };
+                if this.seen != this.size {
+                    *lock(&this.verdict) = Verdict::Size(this.seen);
+                    return Poll::Ready(Some(Err(failure("source blob is shorter than its descriptor"))));
+                }
+                let actual = hasher.finish();
+                if actual != this.expected {
+                    *lock(&this.verdict) = Verdict::Digest(actual);
+                    return Poll::Ready(Some(Err(failure("source blob digest mismatch"))));
+                }
+                *lock(&this.verdict) = Verdict::Ok;
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ledger_tracks_holders() {
+        let l = Ledger::default();
+        let d = Digest::sha256(b"x");
+        l.record("r:5000", "ns/a", &d);
+        l.record("r:5000", "ns/b", &d);
+        assert!(l.has("r:5000", "ns/a", &d));
+        assert!(!l.has("r:5000", "ns/c", &d));
+        assert!(!l.has("other", "ns/a", &d));
+        assert_eq!(l.holders("r:5000", &d, "ns/a"), vec!["ns/b".to_string()]);
+    }
+
+    async fn drain(chunks: Vec<&'static [u8]>, expected: Digest, size: u64) -> (Vec<Result<Bytes, String>>, Verdict) {
+        // Build a reqwest-free stream by mapping from plain bytes.
+        let verdict = Arc::new(Mutex::new(Verdict::Pending));
+        let inner = futures::stream::iter(chunks.into_iter().map(|c| Ok::<Bytes, reqwest::Error>(Bytes::from_static(c))));
+        let mut s = Verified {
+            inner: Box::pin(inner),
+            hasher: Some(expected.verifier()),
+            expected,
+            size,
+            seen: 0,
+            verdict: verdict.clone(),
+            progress: None,
+        };
+        let mut out = Vec::new();
+        while let Some(item) = s.next().await {
+            out.push(item.map_err(|e| e.to_string()));
+        }
+        let v = lock(&verdict).clone();
+        (out, v)
+    }
+
+    #[tokio::test]
+    async fn verified_stream_checks_digest_and_size() {
+        let d = Digest::sha256(b"hello world");
+        let (out, v) = drain(vec![b"hello ", b"world"], d.clone(), 11).await;
+        assert_eq!(v, Verdict::Ok);
+        assert!(out.iter().all(Result::is_ok));
+
+        let (out, v) = drain(vec![b"hello ", b"WORLD"], d.clone(), 11).await;
+        assert!(matches!(v, Verdict::Digest(_)));
+        assert!(out.last().is_some_and(Result::is_err));
+
+        let (_, v) = drain(vec![b"hello"], d.clone(), 11).await;
+        assert_eq!(v, Verdict::Size(5));
+
+        let (out, v) = drain(vec![b"hello world!!"], d, 11).await;
+        assert_eq!(v, Verdict::Size(13));
+        assert_eq!(out.len(), 1, "the oversized chunk is never passed on");
+        assert!(out[0].is_err());
+    }
+}

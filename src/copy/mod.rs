@@ -1,0 +1,71 @@
+//! Copying images: [`plan`] (what to write, no side effects), [`blob`] (moving one blob), and
+//! [`image`] (one image end to end). [`Engine`] holds what all images of a run share: the
+//! session (clients, tokens, connections), the limit on blobs in flight, and the ledger of
+//! blobs already in each target registry.
+
+pub mod blob;
+pub mod image;
+pub mod plan;
+
+use crate::registry::client::Session;
+use crate::registry::platform::Platform;
+use std::sync::Arc;
+
+/// The manifest format written to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Docker v2 schema 2: Docker manifests pass through byte for byte, OCI ones are converted.
+    #[default]
+    V2s2,
+    /// OCI: Docker manifests are converted to OCI.
+    Oci,
+    /// Never convert; digests are kept.
+    Preserve,
+}
+
+/// Which platforms of a multi-arch source to keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Platforms {
+    All,
+    Only(Vec<Platform>),
+}
+
+impl Platforms {
+    pub fn describe(&self) -> Vec<String> {
+        match self {
+            Platforms::All => vec!["all".into()],
+            Platforms::Only(list) => list.iter().map(Platform::to_string).collect(),
+        }
+    }
+}
+
+/// How to copy.
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    pub platforms: Platforms,
+    pub format: Format,
+    pub dry_run: bool,
+    /// Upload in chunks of this many bytes instead of one streamed request.
+    pub chunk_size: Option<u64>,
+}
+
+/// What every copy of a run shares.
+pub struct Engine {
+    pub session: Arc<Session>,
+    pub ledger: blob::Ledger,
+    pub blob_slots: tokio::sync::Semaphore,
+    pub retries: u32,
+}
+
+impl Engine {
+    /// `blobs_in_flight`: the most blob bodies moving at once, over all images.
+    pub fn new(session: Session, blobs_in_flight: usize, retries: u32) -> Engine {
+        Engine {
+            session: Arc::new(session),
+            ledger: blob::Ledger::default(),
+            blob_slots: tokio::sync::Semaphore::new(blobs_in_flight.max(1)),
+            retries,
+        }
+    }
+}

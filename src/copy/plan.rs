@@ -1,0 +1,488 @@
+//! What to write for one image, computed without side effects from the source manifests:
+//! which index entries to keep (platforms, attestations), what to convert, which blobs to move,
+//! and in which order to push manifests (children by digest, the tagged manifest last).
+
+use crate::copy::{Format, Platforms};
+use crate::registry::convert::{convert_image, rebuild_index, ConvertError, IndexEntry};
+use crate::registry::digest::Digest;
+use crate::registry::manifest::{Descriptor, Kind, Parsed, RawManifest};
+use crate::registry::platform::Platform;
+use std::collections::{HashMap, HashSet};
+
+/// Stricter ways to write an image after a target refused the first attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Fallback {
+    pub drop_attestations: bool,
+    pub force_v2s2: bool,
+}
+
+/// Why no plan could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("cannot convert to Docker v2s2: {0}")]
+    Convert(#[from] ConvertError),
+    #[error("the source has none of the requested platforms ({requested}); it has {available}")]
+    NoPlatform { requested: String, available: String },
+    #[error("the source is a single-platform image for `{actual}`, not {requested}")]
+    WrongPlatform { requested: String, actual: String },
+    #[error("{0}")]
+    Manifest(String),
+}
+
+impl PlanError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            PlanError::Convert(e) => Some(e.hint().to_string()),
+            PlanError::NoPlatform { available, .. } => Some(format!(
+                "choose one of them with `--platform`, e.g. `--platform {}`, or copy them all with `--all-platforms`",
+                available.split(", ").next().unwrap_or("linux/amd64")
+            )),
+            PlanError::WrongPlatform { actual, .. } => Some(format!(
+                "use `--platform {actual}` or `--all-platforms` to copy it anyway"
+            )),
+            PlanError::Manifest(_) => None,
+        }
+    }
+}
+
+/// The source side: the top manifest and every child manifest fetched for it.
+pub struct SourceTree {
+    pub top: RawManifest,
+    pub children: HashMap<Digest, RawManifest>,
+    /// For a single image: the platform its config declares, when known.
+    pub config_platform: Option<Platform>,
+}
+
+/// What to write, in order.
+#[derive(Debug, Clone)]
+pub struct PushPlan {
+    /// Every blob the manifests need, deduplicated, largest first.
+    pub blobs: Vec<Descriptor>,
+    /// Manifests pushed by digest, in push order (images, then attestations after their subjects).
+    pub children: Vec<RawManifest>,
+    /// The manifest the target tag will point to.
+    pub top: RawManifest,
+    pub platforms: Vec<Platform>,
+    pub converted: bool,
+    pub dropped: Vec<String>,
+    pub warnings: Vec<String>,
+    /// True when attestations are kept (a fallback may drop them).
+    pub has_attestations: bool,
+    /// True when OCI manifests are written (a fallback may convert them).
+    pub writes_oci: bool,
+}
+
+impl PushPlan {
+    pub fn bytes(&self) -> u64 {
+        self.blobs.iter().map(|b| b.size).sum()
+    }
+}
+
+/// The index entries to fetch for `top` under `platforms`: the selected images and the
+/// attestations that describe them. Empty for a single image.
+pub fn select(top: &RawManifest, platforms: &Platforms) -> Result<Selection, PlanError> {
+    let parsed = top.parse().map_err(PlanError::Manifest)?;
+    let Parsed::Index(index) = parsed else {
+        return Ok(Selection::default());
+    };
+    let (attestations, images): (Vec<&Descriptor>, Vec<&Descriptor>) =
+        index.manifests.iter().partition(|d| d.is_attestation());
+    let mut sel = Selection::default();
+    match platforms {
+        Platforms::All => {
+            sel.images = images.into_iter().cloned().collect();
+        }
+        Platforms::Only(wanted) => {
+            for w in wanted {
+                match images
+                    .iter()
+                    .find(|d| d.platform.as_ref().is_some_and(|p| p.matches(w)))
+                {
+                    Some(d) => {
+                        if !sel.images.iter().any(|s| s.digest == d.digest) {
+                            sel.images.push((*d).clone());
+                        }
+                    }
+                    None => sel.missing.push(w.clone()),
+                }
+            }
+            if sel.images.is_empty() {
+                let available: Vec<String> = images
+                    .iter()
+                    .filter_map(|d| d.platform.as_ref().map(Platform::to_string))
+                    .collect();
+                return Err(PlanError::NoPlatform {
+                    requested: wanted.iter().map(Platform::to_string).collect::<Vec<_>>().join(", "),
+                    available: if available.is_empty() {
+                        "no platforms".into()
+                    } else {
+                        available.join(", ")
+                    },
+                });
+            }
+            sel.single = wanted.len() == 1;
+        }
+    }
+    let kept: HashSet<&Digest> = sel.images.iter().map(|d| &d.digest).collect();
+    sel.attestations = attestations
+        .into_iter()
+        .filter(|a| a.attests().is_some_and(|d| kept.contains(&d)) || (a.attests().is_none() && matches!(platforms, Platforms::All)))
+        .cloned()
+        .collect();
+    sel.total_entries = index.manifests.len();
+    Ok(sel)
+}
+
+/// Index entries chosen by [`select`].
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub images: Vec<Descriptor>,
+    pub attestations: Vec<Descriptor>,
+    pub missing: Vec<Platform>,
+    /// One platform was asked for: the target tag gets that child manifest itself.
+    pub single: bool,
+    pub total_entries: usize,
+}
+
+impl Selection {
+    /// Digests of the child manifests to fetch.
+    pub fn to_fetch(&self) -> Vec<Digest> {
+        let mut v: Vec<Digest> = self.images.iter().map(|d| d.digest.clone()).collect();
+        if !self.single {
+            v.extend(self.attestations.iter().map(|d| d.digest.clone()));
+        }
+        v
+    }
+}
+
+/// The kind an image manifest of kind `from` is written as.
+fn image_kind(from: Kind, format: Format, fb: Fallback) -> Kind {
+    if fb.force_v2s2 {
+        return Kind::DockerManifest;
+    }
+    match format {
+        Format::Preserve => from,
+        Format::V2s2 => Kind::DockerManifest,
+        Format::Oci => Kind::OciManifest,
+    }
+}
+
+fn index_kind(from: Kind, format: Format, fb: Fallback) -> Kind {
+    if fb.force_v2s2 {
+        return Kind::DockerList;
+    }
+    match format {
+        Format::Preserve => from,
+        Format::V2s2 => Kind::DockerList,
+        Format::Oci => Kind::OciIndex,
+    }
+}
+
+/// Convert one image manifest as the format asks; returns the manifest to write and its blobs.
+fn image(raw: &RawManifest, format: Format, fb: Fallback) -> Result<(RawManifest, Vec<Descriptor>, bool), PlanError> {
+    let kind = raw
+        .kind()
+        .ok_or_else(|| PlanError::Manifest(format!("manifest `{}` has unsupported media type `{}`", raw.digest, raw.media_type)))?;
+    if kind.is_index() {
+        return Err(PlanError::Manifest(format!(
+            "manifest `{}` is an index inside an index; nested indexes are not supported",
+            raw.digest
+        )));
+    }
+    let Parsed::Image(img) = raw.parse().map_err(PlanError::Manifest)? else {
+        return Err(PlanError::Manifest("expected an image manifest".into()));
+    };
+    let mut blobs = vec![img.config.clone()];
+    blobs.extend(img.layers.iter().cloned());
+    let to = image_kind(kind, format, fb);
+    match convert_image(raw, &img, to)? {
+        Some(converted) => Ok((converted, blobs, true)),
+        None => Ok((raw.clone(), blobs, false)),
+    }
+}
+
+/// Build the push plan for `tree` under the options and fallback level.
+pub fn build(tree: &SourceTree, platforms: &Platforms, format: Format, fb: Fallback) -> Result<PushPlan, PlanError> {
+    let top_kind = tree
+        .top
+        .kind()
+        .ok_or_else(|| PlanError::Manifest(format!("unsupported manifest media type `{}`", tree.top.media_type)))?;
+    let mut warnings = Vec::new();
+    if !top_kind.is_index() {
+        if let (Platforms::Only(wanted), Some(actual)) = (platforms, &tree.config_platform) {
+            if !wanted.iter().any(|w| w.matches(actual)) {
+                return Err(PlanError::WrongPlatform {
+                    requested: wanted.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "),
+                    actual: actual.to_string(),
+                });
+            }
+        }
+        let (top, blobs, converted) = image(&tree.top, format, fb)?;
+        let writes_oci = top.kind().is_some_and(Kind::is_oci);
+        return Ok(PushPlan {
+            blobs: dedupe(blobs, &mut warnings),
+            children: Vec::new(),
+            platforms: tree.config_platform.iter().cloned().collect(),
+            top,
+            converted,
+            dropped: Vec::new(),
+            warnings,
+            has_attestations: false,
+            writes_oci,
+        });
+    }
+
+    let sel = select(&tree.top, platforms)?;
+    for m in &sel.missing {
+        warnings.push(format!("the source has no `{m}` image; copied the other platforms"));
+    }
+    let child = |d: &Digest| {
+        tree.children
+            .get(d)
+            .ok_or_else(|| PlanError::Manifest(format!("child manifest `{d}` was not fetched")))
+    };
+    let mut dropped = Vec::new();
+
+    if sel.single {
+        let d = &sel.images[0];
+        let (top, blobs, converted) = image(child(&d.digest)?, format, fb)?;
+        if !sel.attestations.is_empty() {
+            dropped.push("attestations".to_string());
+        }
+        let writes_oci = top.kind().is_some_and(Kind::is_oci);
+        return Ok(PushPlan {
+            blobs: dedupe(blobs, &mut warnings),
+            children: Vec::new(),
+            top,
+            platforms: d.platform.iter().cloned().collect(),
+            converted,
+            dropped,
+            warnings,
+            has_attestations: false,
+            writes_oci,
+        });
+    }
+
+    let to_index = index_kind(top_kind, format, fb);
+    let drop_attestations = fb.drop_attestations || to_index == Kind::DockerList;
+    let mut blobs = Vec::new();
+    let mut children = Vec::new();
+    let mut entries: Vec<(&Descriptor, RawManifest)> = Vec::new();
+    let mut converted_any = false;
+    for d in &sel.images {
+        let (m, b, converted) = image(child(&d.digest)?, format, fb)?;
+        converted_any |= converted;
+        blobs.extend(b);
+        entries.push((d, m));
+    }
+    let mut kept_attestations = 0;
+    if !sel.attestations.is_empty() {
+        if drop_attestations {
+            dropped.push("attestations".to_string());
+        } else {
+            for a in &sel.attestations {
+                let raw = child(&a.digest)?;
+                let Parsed::Image(img) = raw.parse().map_err(PlanError::Manifest)? else {
+                    return Err(PlanError::Manifest(format!("attestation `{}` is not an image manifest", a.digest)));
+                };
+                blobs.push(img.config.clone());
+                blobs.extend(img.layers.iter().cloned());
+                entries.push((a, raw.clone()));
+                kept_attestations += 1;
+            }
+        }
+    }
+    // Images first, attestations after the images they describe.
+    for (_, m) in &entries {
+        children.push(m.clone());
+    }
+    let unchanged = !converted_any && to_index == top_kind && entries.len() == sel.total_entries;
+    let top = if unchanged {
+        tree.top.clone()
+    } else {
+        let list: Vec<IndexEntry<'_>> = entries
+            .iter()
+            .map(|(d, m)| IndexEntry {
+                original: d,
+                manifest: m,
+            })
+            .collect();
+        rebuild_index(&tree.top, &list, to_index).map_err(PlanError::Manifest)?
+    };
+    let writes_oci = top.kind().is_some_and(Kind::is_oci) || children.iter().any(|c| c.kind().is_some_and(Kind::is_oci));
+    Ok(PushPlan {
+        blobs: dedupe(blobs, &mut warnings),
+        children,
+        platforms: sel.images.iter().filter_map(|d| d.platform.clone()).collect(),
+        top,
+        converted: converted_any || to_index != top_kind,
+        dropped,
+        warnings,
+        has_attestations: kept_attestations > 0,
+        writes_oci,
+    })
+}
+
+/// One entry per digest, foreign layers left out (with a warning), largest first so the long
+/// transfers start early.
+fn dedupe(blobs: Vec<Descriptor>, warnings: &mut Vec<String>) -> Vec<Descriptor> {
+    let mut seen = HashSet::new();
+    let mut out: Vec<Descriptor> = Vec::new();
+    for b in blobs {
+        if !seen.insert(b.digest.clone()) {
+            continue;
+        }
+        if b.is_foreign() {
+            warnings.push(format!("foreign layer `{}` was not copied (registries fetch it from its URLs)", b.digest));
+            continue;
+        }
+        out.push(b);
+    }
+    out.sort_by(|a, b| b.size.cmp(&a.size));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::manifest::media_type as mt;
+    use bytes::Bytes;
+    use serde_json::json;
+
+    fn raw(v: serde_json::Value) -> RawManifest {
+        RawManifest::from_bytes(Bytes::from(serde_json::to_vec(&v).expect("json")), None).expect("manifest")
+    }
+
+    fn image_manifest(kind: &str, seed: u8) -> RawManifest {
+        let (cfg, layer) = if kind == mt::OCI_MANIFEST {
+            (mt::OCI_CONFIG, mt::OCI_LAYER_GZIP)
+        } else {
+            (mt::DOCKER_CONFIG, mt::DOCKER_LAYER_GZIP)
+        };
+        raw(json!({
+            "schemaVersion": 2, "mediaType": kind,
+            "config": {"mediaType": cfg, "digest": Digest::sha256(&[seed, 0]).as_str(), "size": 100},
+            "layers": [
+                {"mediaType": layer, "digest": Digest::sha256(b"base").as_str(), "size": 1000},
+                {"mediaType": layer, "digest": Digest::sha256(&[seed, 1]).as_str(), "size": 10 + seed as u64}
+            ]
+        }))
+    }
+
+    fn attestation(subject: &RawManifest) -> RawManifest {
+        raw(json!({
+            "schemaVersion": 2, "mediaType": mt::OCI_MANIFEST,
+            "config": {"mediaType": mt::OCI_CONFIG, "digest": Digest::sha256(b"att-cfg").as_str(), "size": 10},
+            "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": Digest::sha256(subject.digest.as_str().as_bytes()).as_str(), "size": 50}]
+        }))
+    }
+
+    fn tree(index_type: &str, child_type: &str) -> SourceTree {
+        let amd = image_manifest(child_type, 1);
+        let arm = image_manifest(child_type, 2);
+        let att_amd = attestation(&amd);
+        let att_arm = attestation(&arm);
+        let entry = |m: &RawManifest, p: serde_json::Value| json!({"mediaType": m.media_type, "digest": m.digest.as_str(), "size": m.bytes.len(), "platform": p});
+        let att_entry = |m: &RawManifest, of: &RawManifest| json!({
+            "mediaType": m.media_type, "digest": m.digest.as_str(), "size": m.bytes.len(),
+            "platform": {"os": "unknown", "architecture": "unknown"},
+            "annotations": {"vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": of.digest.as_str()}
+        });
+        let mut manifests = vec![
+            entry(&amd, json!({"os": "linux", "architecture": "amd64"})),
+            entry(&arm, json!({"os": "linux", "architecture": "arm64", "variant": "v8"})),
+        ];
+        if index_type == mt::OCI_INDEX {
+            manifests.push(att_entry(&att_amd, &amd));
+            manifests.push(att_entry(&att_arm, &arm));
+        }
+        let top = raw(json!({"schemaVersion": 2, "mediaType": index_type, "manifests": manifests}));
+        let children = [amd, arm, att_amd, att_arm].into_iter().map(|m| (m.digest.clone(), m)).collect();
+        SourceTree { top, children, config_platform: None }
+    }
+
+    fn only(list: &str) -> Platforms {
+        Platforms::Only(crate::registry::platform::parse_list(list).expect("platforms"))
+    }
+
+    #[test]
+    fn single_platform_writes_the_child_itself() {
+        let t = tree(mt::DOCKER_LIST, mt::DOCKER_MANIFEST);
+        let plan = build(&t, &only("linux/arm64"), Format::V2s2, Fallback::default()).expect("plan");
+        let arm = image_manifest(mt::DOCKER_MANIFEST, 2);
+        assert_eq!(plan.top.digest, arm.digest, "byte-for-byte child");
+        assert!(plan.children.is_empty());
+        assert!(!plan.converted);
+        assert_eq!(plan.platforms[0].to_string(), "linux/arm64");
+        assert_eq!(plan.blobs.len(), 3);
+        assert_eq!(plan.blobs[0].size, 1000, "largest first");
+    }
+
+    #[test]
+    fn all_platforms_preserve_keeps_the_original_index() {
+        let t = tree(mt::OCI_INDEX, mt::OCI_MANIFEST);
+        let plan = build(&t, &Platforms::All, Format::Preserve, Fallback::default()).expect("plan");
+        assert_eq!(plan.top.digest, t.top.digest);
+        assert_eq!(plan.children.len(), 4);
+        assert!(plan.has_attestations);
+        assert!(plan.dropped.is_empty());
+        // Shared base layer once.
+        let base = Digest::sha256(b"base");
+        assert_eq!(plan.blobs.iter().filter(|b| b.digest == base).count(), 1);
+    }
+
+    #[test]
+    fn v2s2_converts_children_rebuilds_list_and_drops_attestations() {
+        let t = tree(mt::OCI_INDEX, mt::OCI_MANIFEST);
+        let plan = build(&t, &Platforms::All, Format::V2s2, Fallback::default()).expect("plan");
+        assert_eq!(plan.top.media_type, mt::DOCKER_LIST);
+        assert!(plan.converted);
+        assert_eq!(plan.dropped, vec!["attestations"]);
+        assert_eq!(plan.children.len(), 2);
+        assert!(plan.children.iter().all(|c| c.media_type == mt::DOCKER_MANIFEST));
+        let v = plan.top.json().expect("json");
+        let listed: Vec<&str> = v["manifests"].as_array().expect("list").iter().map(|m| m["digest"].as_str().expect("d")).collect();
+        let pushed: Vec<&str> = plan.children.iter().map(|c| c.digest.as_str()).collect();
+        assert_eq!(listed, pushed);
+    }
+
+    #[test]
+    fn filtering_keeps_only_the_attestations_of_kept_images() {
+        let t = tree(mt::OCI_INDEX, mt::OCI_MANIFEST);
+        let plan = build(&t, &only("linux/amd64,linux/riscv64"), Format::Preserve, Fallback::default()).expect("plan");
+        let v = plan.top.json().expect("json");
+        let entries = v["manifests"].as_array().expect("list");
+        assert_eq!(entries.len(), 2, "amd64 and its attestation");
+        assert_eq!(entries[0]["platform"]["architecture"], "amd64");
+        assert_eq!(entries[1]["annotations"]["vnd.docker.reference.digest"], entries[0]["digest"]);
+        assert_eq!(plan.warnings, vec!["the source has no `linux/riscv64` image; copied the other platforms"]);
+        assert_ne!(plan.top.digest, t.top.digest);
+        let dropped = build(&t, &only("linux/amd64,linux/riscv64"), Format::Preserve, Fallback { drop_attestations: true, force_v2s2: false }).expect("plan");
+        assert_eq!(dropped.top.json().expect("json")["manifests"].as_array().expect("l").len(), 1);
+        assert_eq!(dropped.dropped, vec!["attestations"]);
+    }
+
+    #[test]
+    fn missing_platform_is_a_clear_error() {
+        let t = tree(mt::DOCKER_LIST, mt::DOCKER_MANIFEST);
+        let err = build(&t, &only("linux/s390x"), Format::V2s2, Fallback::default()).expect_err("none");
+        assert_eq!(
+            err.to_string(),
+            "the source has none of the requested platforms (linux/s390x); it has linux/amd64, linux/arm64"
+        );
+        assert!(err.hint().expect("hint").contains("--platform linux/amd64"));
+    }
+
+    #[test]
+    fn single_image_platform_mismatch() {
+        let m = image_manifest(mt::DOCKER_MANIFEST, 1);
+        let t = SourceTree {
+            top: m,
+            children: HashMap::new(),
+            config_platform: Some(Platform::new("linux", "arm64", None)),
+        };
+        let err = build(&t, &only("linux/amd64"), Format::V2s2, Fallback::default()).expect_err("mismatch");
+        assert_eq!(err.to_string(), "the source is a single-platform image for `linux/arm64`, not `linux/amd64`");
+        assert!(build(&t, &Platforms::All, Format::V2s2, Fallback::default()).is_ok());
+    }
+}

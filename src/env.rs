@@ -1,0 +1,36 @@
+//! Every environment variable registry-mirror reads, in one place. Flags that have an
+//! environment twin declare it through clap (`env = ...`) with these constants.
+
+/// Comma list of `os/arch[/variant]` (`--platform`).
+pub const PLATFORMS: &str = "PLATFORMS";
+/// `v2s2`, `oci` or `preserve` (`--format`).
+pub const FORMAT: &str = "FORMAT";
+/// Images in flight at once (`--parallel`).
+pub const MAX_PARALLEL: &str = "MAX_PARALLEL";
+/// Retries per request (`--retries`).
+pub const RETRIES: &str = "RETRIES";
+/// Comma list of `HOST[:PORT]` reached over plain HTTP or unverified HTTPS (`--insecure-registry`).
+pub const INSECURE_REGISTRIES: &str = "INSECURE_REGISTRIES";
+/// Comma list of `REGISTRY=HOST[:PORT]` (`--endpoint`).
+pub const REGISTRY_ENDPOINTS: &str = "REGISTRY_ENDPOINTS";
+/// Source registry user and password (instead of `--src-creds`).
+pub const SOURCE_REGISTRY_USER: &str = "SOURCE_REGISTRY_USER";
+pub const SOURCE_REGISTRY_PASSWORD: &str = "SOURCE_REGISTRY_PASSWORD";
+/// Target registry user and password (instead of `--dest-creds`).
+pub const TARGET_REGISTRY_USER: &str = "TARGET_REGISTRY_USER";
+pub const TARGET_REGISTRY_PASSWORD: &str = "TARGET_REGISTRY_PASSWORD";
+/// Markdown report appended here (`--summary`); set by GitHub Actions.
+pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
+/// `true` under GitHub Actions: log annotations and masking.
+pub const GITHUB_ACTIONS: &str = "GITHUB_ACTIONS";
+/// Log filter, tracing's `EnvFilter` syntax; overrides `-v`/`-q`.
+pub const RUST_LOG: &str = "RUST_LOG";
+/// Where docker `config.json` lives (read by [`crate::registry::credentials`]).
+pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
+/// An extra CA bundle; honoured by the TLS stack's native roots loader.
+pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+
+/// A non-empty variable's value.
+pub fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}

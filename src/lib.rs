@@ -1,0 +1,13 @@
+//! registry-mirror: mirror container images between registries with a native Registry V2 / OCI engine.
+//!
+//! The modules follow the protocol's layers: [`reference`] (the Docker reference grammar) ->
+//! [`registry`] (transport, auth, manifests, blobs) -> [`copy`] (copying one image) -> [`report`]
+//! (what happened, as data) -> [`app`] (the commands users run).
+
+pub mod app;
+pub mod cli;
+pub mod copy;
+pub mod env;
+pub mod reference;
+pub mod registry;
+pub mod report;

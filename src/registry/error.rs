@@ -1,0 +1,297 @@
+//! Errors of the registry client: the registry's JSON error envelope parsed into status and spec
+//! codes, URLs shown without their query (upload sessions and presigned URLs carry secrets there),
+//! and [`RegistryError::is_temporary`], which drives retries.
+
+use crate::registry::digest::Digest;
+use std::fmt;
+
+/// At most this much of an error body is read.
+pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// One entry of the distribution error envelope `{"errors":[{"code","message","detail"}]}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ErrorCode {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    errors: Vec<ErrorCode>,
+}
+
+/// A failed HTTP exchange with a registry, as data.
+#[derive(Debug, Clone)]
+pub struct StatusError {
+    pub method: String,
+    /// Scheme, host and path only.
+    pub url: String,
+    pub status: u16,
+    pub codes: Vec<ErrorCode>,
+    /// The start of a body that was not an error envelope.
+    pub body: String,
+    /// Seconds from `Retry-After`, when the registry sent one.
+    pub retry_after: Option<std::time::Duration>,
+}
+
+impl StatusError {
+    /// Build from a status and an error body already read (capped by the caller).
+    pub fn new(method: &str, url: &url::Url, status: u16, body: &[u8]) -> StatusError {
+        let codes = serde_json::from_slice::<Envelope>(body)
+            .map(|e| e.errors)
+            .unwrap_or_default();
+        let body = if codes.is_empty() {
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            let cut: String = text.chars().take(200).collect();
+            cut.replace(['\n', '\r'], " ")
+        } else {
+            String::new()
+        };
+        StatusError {
+            method: method.to_string(),
+            url: redact_url(url),
+            status,
+            codes,
+            body,
+            retry_after: None,
+        }
+    }
+
+    /// True when any error code equals `code`.
+    pub fn has_code(&self, code: &str) -> bool {
+        self.codes.iter().any(|c| c.code.eq_ignore_ascii_case(code))
+    }
+
+    /// Codes and messages joined: `MANIFEST_UNKNOWN: manifest unknown`.
+    pub fn detail(&self) -> String {
+        if self.codes.is_empty() {
+            return self.body.clone();
+        }
+        self.codes
+            .iter()
+            .map(|c| match (c.code.is_empty(), c.message.is_empty()) {
+                (false, false) => format!("{}: {}", c.code, c.message),
+                (false, true) => c.code.clone(),
+                _ => c.message.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+impl fmt::Display for StatusError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} answered {}", self.method, self.url, self.status)?;
+        let detail = self.detail();
+        if !detail.is_empty() {
+            write!(f, " ({detail})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything the registry client can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{0}")]
+    Status(StatusError),
+    #[error("cannot reach `{host}`: {detail}")]
+    Connect { host: String, detail: String },
+    #[error("request to `{url}` failed: {detail}")]
+    Transport { url: String, detail: String },
+    #[error("authentication failed for `{host}`: {detail}")]
+    Auth { host: String, detail: String },
+    #[error("access denied to `{repository}` on `{host}`: {detail}")]
+    Denied {
+        host: String,
+        repository: String,
+        detail: String,
+    },
+    #[error("manifest `{reference}` not found")]
+    ManifestUnknown { reference: String },
+    #[error("repository `{reference}` not found")]
+    NameUnknown { reference: String },
+    #[error("{what} has digest `{actual}`, expected `{expected}`")]
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("{what} has {actual} bytes, expected {expected}")]
+    SizeMismatch {
+        what: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("{0}")]
+    Manifest(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+impl RegistryError {
+    /// Worth retrying: connection trouble, timeouts, cut or corrupt bodies, 408/429/5xx.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            RegistryError::Connect { .. } | RegistryError::Transport { .. } => true,
+            RegistryError::DigestMismatch { .. } | RegistryError::SizeMismatch { .. } => true,
+            RegistryError::Status(s) => {
+                is_retryable_status(s.status)
+                    || s.has_code("TOOMANYREQUESTS")
+                    || s.has_code("UNAVAILABLE")
+            }
+            _ => false,
+        }
+    }
+
+    /// The HTTP status, when the registry answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            RegistryError::Status(s) => Some(s.status),
+            _ => None,
+        }
+    }
+
+    /// A refusal of a manifest's kind (not of its content): the cue to retry without
+    /// attestations or as Docker v2s2 (SWR, ACR, old Harbor).
+    pub fn is_manifest_refusal(&self) -> bool {
+        let RegistryError::Status(s) = self else {
+            return false;
+        };
+        if !(400..500).contains(&s.status) || s.status == 401 || s.status == 404 {
+            return false;
+        }
+        let text = format!("{} {}", s.detail(), s.body).to_ascii_lowercase();
+        s.has_code("MANIFEST_INVALID")
+            || s.has_code("UNSUPPORTED")
+            || s.status == 415
+            || text.contains("unknown manifest class")
+            || text.contains("manifest invalid")
+            || text.contains("unsupported")
+    }
+
+    /// A hint for the user, when the fix is known.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RegistryError::Auth { .. } => Some(
+                "check the credentials (`--src-creds`/`--dest-creds`, `SOURCE_REGISTRY_USER`/`TARGET_REGISTRY_USER` and their `_PASSWORD`, or `docker login`)".into(),
+            ),
+            RegistryError::Denied { .. } => Some(
+                "the credentials lack the right to do this: push needs write access to the target repository".into(),
+            ),
+            RegistryError::ManifestUnknown { .. } => {
+                Some("check the tag: the registry has no manifest by that name".into())
+            }
+            RegistryError::Connect { detail, .. } if detail.contains("certificate") => Some(
+                "trust the registry's CA with `--ca-cert FILE`, or use `--insecure-registry HOST`".into(),
+            ),
+            RegistryError::Connect { .. } => Some(
+                "check the address; for a plain-HTTP registry use `--insecure-registry HOST[:PORT]`".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// 408, 429, 499, 500, 502, 503, 504, 522.
+pub fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 499 | 500 | 502 | 503 | 504 | 522)
+}
+
+/// Scheme, host, port and path of a URL; never its query, fragment or user info.
+pub fn redact_url(url: &url::Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.to_string()
+}
+
+/// A reqwest error as text without URLs' queries; the chain of causes joined.
+pub fn describe_reqwest(err: &reqwest::Error) -> String {
+    let mut out = if err.is_timeout() {
+        "timed out".to_string()
+    } else if err.is_connect() {
+        "connection failed".to_string()
+    } else if err.is_body() || err.is_decode() {
+        "the body was cut or unreadable".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut source = std::error::Error::source(err);
+    let mut seen = Vec::new();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !seen.contains(&text) && !text.contains("http://") && !text.contains("https://") {
+            out.push_str(": ");
+            out.push_str(&text);
+            seen.push(text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_error_envelope_and_redacts() {
+        let url = url::Url::parse("https://r.example/v2/a/blobs/uploads/x?_state=secret&digest=d")
+            .expect("url");
+        let e = StatusError::new(
+            "PUT",
+            &url,
+            400,
+            br#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}"#,
+        );
+        assert!(e.has_code("digest_invalid"));
+        let text = e.to_string();
+        assert_eq!(
+            text,
+            "PUT https://r.example/v2/a/blobs/uploads/x answered 400 (DIGEST_INVALID: provided digest did not match uploaded content)"
+        );
+        assert!(!text.contains("secret"));
+    }
+
+    #[test]
+    fn non_envelope_body_is_cut() {
+        let url = url::Url::parse("https://r.example/v2/").expect("url");
+        let body = "x".repeat(1000);
+        let e = StatusError::new("GET", &url, 502, body.as_bytes());
+        assert_eq!(e.body.len(), 200);
+        assert!(RegistryError::Status(e).is_temporary());
+    }
+
+    #[test]
+    fn classifies_manifest_refusals() {
+        let url = url::Url::parse("https://swr.example/v2/a/manifests/t").expect("url");
+        let swr = StatusError::new(
+            "PUT",
+            &url,
+            400,
+            br#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid"}]}"#,
+        );
+        assert!(RegistryError::Status(swr).is_manifest_refusal());
+        let acr = StatusError::new(
+            "PUT",
+            &url,
+            403,
+            br#"{"errors":[{"code":"DENIED","message":"unknown manifest class for application/vnd.oci.empty.v1+json"}]}"#,
+        );
+        assert!(RegistryError::Status(acr).is_manifest_refusal());
+        let denied = StatusError::new(
+            "PUT",
+            &url,
+            403,
+            br#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#,
+        );
+        assert!(!RegistryError::Status(denied).is_manifest_refusal());
+    }
+}

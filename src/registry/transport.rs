@@ -1,0 +1,163 @@
+//! HTTP clients and where each registry is reached: rustls with the system roots plus any
+//! `--ca-cert`, a second client without certificate checks for `--insecure-registry` hosts,
+//! `--endpoint` overrides, timeouts, and the retry policy. Redirects are never followed by
+//! reqwest itself: the registry client follows them so that credentials stay with their host.
+
+use crate::registry::error::RegistryError;
+use crate::registry::retry::RetryPolicy;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The `User-Agent` of every request.
+pub const USER_AGENT: &str = concat!("registry-mirror/", env!("CARGO_PKG_VERSION"));
+
+/// How to reach registries.
+#[derive(Debug, Clone, Default)]
+pub struct TransportOptions {
+    /// `HOST[:PORT]` reached over plain HTTP or HTTPS without certificate checks.
+    pub insecure: Vec<String>,
+    /// Extra trusted CA bundles (PEM).
+    pub ca_certs: Vec<PathBuf>,
+    /// Registry (as written in references) -> `HOST[:PORT]` actually contacted.
+    pub endpoints: BTreeMap<String, String>,
+    pub retry: RetryPolicy,
+}
+
+/// Shared HTTP clients (connection pools) and the options above.
+#[derive(Debug)]
+pub struct Transport {
+    secure: reqwest::Client,
+    insecure: reqwest::Client,
+    opts: TransportOptions,
+}
+
+impl Transport {
+    pub fn new(opts: TransportOptions) -> Result<Transport, RegistryError> {
+        let mut secure = builder();
+        for path in &opts.ca_certs {
+            let pem = std::fs::read(path).map_err(|e| {
+                RegistryError::Config(format!("cannot read CA certificate `{}`: {e}", path.display()))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                RegistryError::Config(format!(
+                    "CA certificate `{}` is not valid PEM: {e}",
+                    path.display()
+                ))
+            })?;
+            if certs.is_empty() {
+                return Err(RegistryError::Config(format!(
+                    "CA certificate `{}` holds no certificate",
+                    path.display()
+                )));
+            }
+            for cert in certs {
+                secure = secure.add_root_certificate(cert);
+            }
+        }
+        let secure = secure
+            .build()
+            .map_err(|e| RegistryError::Config(format!("cannot set up HTTPS: {e}")))?;
+        let insecure = builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .map_err(|e| RegistryError::Config(format!("cannot set up HTTPS: {e}")))?;
+        Ok(Transport {
+            secure,
+            insecure,
+            opts,
+        })
+    }
+
+    /// The `HOST[:PORT]` to contact for `registry` whose API host is `api_host`.
+    pub fn endpoint(&self, registry: &str, api_host: &str) -> String {
+        self.opts
+            .endpoints
+            .get(registry)
+            .or_else(|| self.opts.endpoints.get(api_host))
+            .cloned()
+            .unwrap_or_else(|| api_host.to_string())
+    }
+
+    /// True when `host` (or the registry it serves) was named by `--insecure-registry`; a name
+    /// without a port covers every port of that host.
+    pub fn is_insecure(&self, host: &str) -> bool {
+        let bare = strip_port(host);
+        self.opts
+            .insecure
+            .iter()
+            .any(|i| i == host || (!has_port(i) && i == bare))
+    }
+
+    pub fn http(&self, insecure: bool) -> &reqwest::Client {
+        if insecure {
+            &self.insecure
+        } else {
+            &self.secure
+        }
+    }
+
+    pub fn retry(&self) -> RetryPolicy {
+        self.opts.retry
+    }
+}
+
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(20))
+        .read_timeout(Duration::from_secs(120))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(32)
+        .tcp_nodelay(true)
+        // HTTP/2 flow control has throttled big uploads (BuildKit, crane): HTTP/1.1 over a pool.
+        .http1_only()
+}
+
+fn has_port(host: &str) -> bool {
+    match host.rsplit_once(':') {
+        Some((h, p)) => !h.ends_with(':') && p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty(),
+        None => false,
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if has_port(host) {
+        host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
+    } else {
+        host
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insecure_matching_and_endpoints() {
+        let mut opts = TransportOptions {
+            insecure: vec!["127.0.0.1:5000".into(), "harbor.local".into()],
+            ..Default::default()
+        };
+        opts.endpoints.insert("docker.io".into(), "mirror.example:5000".into());
+        let t = Transport::new(opts).expect("transport");
+        assert!(t.is_insecure("127.0.0.1:5000"));
+        assert!(!t.is_insecure("127.0.0.1:5001"));
+        assert!(t.is_insecure("harbor.local:8443"));
+        assert!(t.is_insecure("harbor.local"));
+        assert!(!t.is_insecure("ghcr.io"));
+        assert_eq!(t.endpoint("docker.io", "registry-1.docker.io"), "mirror.example:5000");
+        assert_eq!(t.endpoint("ghcr.io", "ghcr.io"), "ghcr.io");
+    }
+
+    #[test]
+    fn bad_ca_file_is_a_clear_error() {
+        let opts = TransportOptions {
+            ca_certs: vec!["/nonexistent/ca.pem".into()],
+            ..Default::default()
+        };
+        let err = Transport::new(opts).expect_err("missing file");
+        assert!(err.to_string().starts_with("cannot read CA certificate `/nonexistent/ca.pem`"), "{err}");
+    }
+}

@@ -1,0 +1,190 @@
+//! What a run did, as data: [`RunReport`] with one [`ImageReport`] per image, serialized as the
+//! JSON report of CONTRACT.md. No I/O here beyond rendering to strings.
+
+pub mod markdown;
+
+use serde::Serialize;
+use std::time::{Duration, SystemTime};
+
+/// The outcome of one image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Something was written to the target.
+    Copied,
+    /// The target already held exactly what this run would write.
+    Skipped,
+    Failed,
+    /// Dry run: what would happen.
+    Planned,
+}
+
+/// Blob counters of one image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BlobCounts {
+    pub copied: u64,
+    pub skipped: u64,
+    pub mounted: u64,
+}
+
+/// One image of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageReport {
+    pub source: String,
+    pub target: String,
+    pub status: Status,
+    pub source_digest: Option<String>,
+    /// What the target tag points to now (or would, in a dry run).
+    pub digest: Option<String>,
+    pub platforms: Vec<String>,
+    pub converted: bool,
+    pub dropped: Vec<String>,
+    /// Bytes uploaded (dry run: bytes that would be uploaded).
+    pub bytes: u64,
+    pub blobs: BlobCounts,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+    /// Dry run: `copy`, `up to date` or `would overwrite`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl ImageReport {
+    pub fn new(source: impl Into<String>, target: impl Into<String>) -> ImageReport {
+        ImageReport {
+            source: source.into(),
+            target: target.into(),
+            status: Status::Failed,
+            source_digest: None,
+            digest: None,
+            platforms: Vec::new(),
+            converted: false,
+            dropped: Vec::new(),
+            bytes: 0,
+            blobs: BlobCounts::default(),
+            duration_ms: 0,
+            error: None,
+            action: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// Totals over every image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub total: u64,
+    pub copied: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub bytes: u64,
+    pub blobs_copied: u64,
+    pub blobs_skipped: u64,
+    pub blobs_mounted: u64,
+}
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub version: u32,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub dry_run: bool,
+    pub summary: Summary,
+    pub images: Vec<ImageReport>,
+}
+
+impl RunReport {
+    pub fn new(started: SystemTime, elapsed: Duration, dry_run: bool, images: Vec<ImageReport>) -> RunReport {
+        let mut summary = Summary {
+            total: images.len() as u64,
+            ..Summary::default()
+        };
+        for i in &images {
+            match i.status {
+                Status::Copied => summary.copied += 1,
+                Status::Skipped => summary.skipped += 1,
+                Status::Failed => summary.failed += 1,
+                Status::Planned => {}
+            }
+            summary.bytes += i.bytes;
+            summary.blobs_copied += i.blobs.copied;
+            summary.blobs_skipped += i.blobs.skipped;
+            summary.blobs_mounted += i.blobs.mounted;
+        }
+        RunReport {
+            version: 1,
+            started_at: humantime::format_rfc3339_seconds(started).to_string(),
+            duration_ms: elapsed.as_millis() as u64,
+            dry_run,
+            summary,
+            images,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// The exit code of CONTRACT.md: 1 when any image failed, else 0.
+    pub fn exit_code(&self) -> u8 {
+        u8::from(self.summary.failed > 0)
+    }
+}
+
+/// `1.5 GiB`, `320 KiB`, `12 B`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_counts_and_schema() {
+        let mut a = ImageReport::new("docker.io/library/nginx:1.27", "r/ns/nginx:1.27");
+        a.status = Status::Copied;
+        a.bytes = 100;
+        a.blobs = BlobCounts { copied: 2, skipped: 1, mounted: 1 };
+        let mut b = ImageReport::new("x", "y");
+        b.error = Some("boom".into());
+        let r = RunReport::new(SystemTime::UNIX_EPOCH, Duration::from_millis(1500), false, vec![a, b]);
+        assert_eq!(r.exit_code(), 1);
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).expect("json");
+        assert_eq!(v["version"], 1);
+        assert_eq!(v["started_at"], "1970-01-01T00:00:00Z");
+        assert_eq!(v["duration_ms"], 1500);
+        assert_eq!(
+            v["summary"],
+            serde_json::json!({"total":2,"copied":1,"skipped":0,"failed":1,"bytes":100,
+                               "blobs_copied":2,"blobs_skipped":1,"blobs_mounted":1})
+        );
+        let img = &v["images"][0];
+        for key in ["source", "target", "status", "source_digest", "digest", "platforms", "converted", "dropped", "bytes", "blobs", "duration_ms", "error"] {
+            assert!(img.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(img["status"], "copied");
+        assert_eq!(v["images"][1]["status"], "failed");
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(12), "12 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(1 << 30), "1.0 GiB");
+    }
+}
