@@ -41,7 +41,10 @@ impl UsageError {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -112,18 +115,32 @@ pub fn copy_options(args: &CopyArgs) -> Result<CopyOptions, UsageError> {
 }
 
 /// Credentials for one side: the flag, else the `_USER`/`_PASSWORD` pair.
-fn side_credentials(flag: &Option<String>, flag_name: &str, user_var: &str, pass_var: &str) -> Result<Option<Credentials>, UsageError> {
+fn side_credentials(
+    flag: &Option<String>,
+    flag_name: &str,
+    user_var: &str,
+    pass_var: &str,
+) -> Result<Option<Credentials>, UsageError> {
     if let Some(text) = flag {
-        return Credentials::from_user_pass(text)
-            .map(Some)
-            .map_err(|e| UsageError::new(format!("{flag_name}: {e}")).hint("write credentials as `USER:PASSWORD`"));
+        return Credentials::from_user_pass(text).map(Some).map_err(|e| {
+            UsageError::new(format!("{flag_name}: {e}"))
+                .hint("write credentials as `USER:PASSWORD`")
+        });
     }
     match (crate::env::var(user_var), crate::env::var(pass_var)) {
         (Some(username), Some(password)) => Ok(Some(Credentials::Basic { username, password })),
-        (Some(_), None) => Err(UsageError::new(format!("`{user_var}` is set but `{pass_var}` is not"))
-            .hint(format!("set both `{user_var}` and `{pass_var}`, or neither"))),
-        (None, Some(_)) => Err(UsageError::new(format!("`{pass_var}` is set but `{user_var}` is not"))
-            .hint(format!("set both `{user_var}` and `{pass_var}`, or neither"))),
+        (Some(_), None) => Err(UsageError::new(format!(
+            "`{user_var}` is set but `{pass_var}` is not"
+        ))
+        .hint(format!(
+            "set both `{user_var}` and `{pass_var}`, or neither"
+        ))),
+        (None, Some(_)) => Err(UsageError::new(format!(
+            "`{pass_var}` is set but `{user_var}` is not"
+        ))
+        .hint(format!(
+            "set both `{user_var}` and `{pass_var}`, or neither"
+        ))),
         (None, None) => Ok(None),
     }
 }
@@ -133,22 +150,40 @@ fn side_credentials(flag: &Option<String>, flag_name: &str, user_var: &str, pass
 pub fn engine(args: &CopyArgs, sources: &[&str], targets: &[&str]) -> Result<Engine, UsageError> {
     let mut endpoints = std::collections::BTreeMap::new();
     for e in &args.endpoint {
-        let (reg, host) = e.split_once('=').filter(|(r, h)| !r.trim().is_empty() && !h.trim().is_empty()).ok_or_else(|| {
-            UsageError::new(format!("--endpoint `{e}`: expected `REGISTRY=HOST[:PORT]`"))
-                .hint("e.g. `--endpoint docker.io=mirror.example.com:5000`")
-        })?;
+        let (reg, host) = e
+            .split_once('=')
+            .filter(|(r, h)| !r.trim().is_empty() && !h.trim().is_empty())
+            .ok_or_else(|| {
+                UsageError::new(format!("--endpoint `{e}`: expected `REGISTRY=HOST[:PORT]`"))
+                    .hint("e.g. `--endpoint docker.io=mirror.example.com:5000`")
+            })?;
         endpoints.insert(reg.trim().to_string(), host.trim().to_string());
     }
     let opts = TransportOptions {
-        insecure: args.insecure_registry.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        insecure: args
+            .insecure_registry
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
         ca_certs: args.ca_cert.clone(),
         endpoints,
         retry: RetryPolicy::with_retries(args.retries),
     };
     let transport = Transport::new(opts).map_err(|e| UsageError::new(e.to_string()))?;
     let mut session = Session::new(transport);
-    let src = side_credentials(&args.src_creds, "--src-creds", crate::env::SOURCE_REGISTRY_USER, crate::env::SOURCE_REGISTRY_PASSWORD)?;
-    let dst = side_credentials(&args.dest_creds, "--dest-creds", crate::env::TARGET_REGISTRY_USER, crate::env::TARGET_REGISTRY_PASSWORD)?;
+    let src = side_credentials(
+        &args.src_creds,
+        "--src-creds",
+        crate::env::SOURCE_REGISTRY_USER,
+        crate::env::SOURCE_REGISTRY_PASSWORD,
+    )?;
+    let dst = side_credentials(
+        &args.dest_creds,
+        "--dest-creds",
+        crate::env::TARGET_REGISTRY_USER,
+        crate::env::TARGET_REGISTRY_PASSWORD,
+    )?;
     if let Some(c) = src {
         for r in sources {
             session.set_credentials(r, Role::Source, c.clone());
@@ -159,7 +194,11 @@ pub fn engine(args: &CopyArgs, sources: &[&str], targets: &[&str]) -> Result<Eng
             session.set_credentials(r, Role::Target, c.clone());
         }
     }
-    Ok(Engine::new(session, args.blobs_in_flight as usize, args.retries))
+    Ok(Engine::new(
+        session,
+        args.blobs_in_flight as usize,
+        args.retries,
+    ))
 }
 
 /// Print the result lines, write `--report-json` and append `--summary`.
@@ -181,8 +220,12 @@ pub fn write_outputs(run: &RunReport, args: &CopyArgs, title: &str) -> Result<()
         );
     }
     if let Some(path) = &args.report_json {
-        std::fs::write(path, run.to_json() + "\n")
-            .map_err(|e| UsageError::new(format!("cannot write the JSON report `{}`: {e}", path.display())))?;
+        std::fs::write(path, run.to_json() + "\n").map_err(|e| {
+            UsageError::new(format!(
+                "cannot write the JSON report `{}`: {e}",
+                path.display()
+            ))
+        })?;
     }
     if let Some(path) = &args.summary {
         let md = markdown::render(run, title);
@@ -191,14 +234,23 @@ pub fn write_outputs(run: &RunReport, args: &CopyArgs, title: &str) -> Result<()
             .append(true)
             .open(path)
             .and_then(|mut f| f.write_all(md.as_bytes()))
-            .map_err(|e| UsageError::new(format!("cannot append the summary to `{}`: {e}", path.display())))?;
+            .map_err(|e| {
+                UsageError::new(format!(
+                    "cannot append the summary to `{}`: {e}",
+                    path.display()
+                ))
+            })?;
     }
     Ok(())
 }
 
 fn result_line(img: &ImageReport) -> String {
     let digest = img.digest.as_deref().unwrap_or("-");
-    let platforms = if img.platforms.is_empty() { String::new() } else { format!(" [{}]", img.platforms.join(", ")) };
+    let platforms = if img.platforms.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", img.platforms.join(", "))
+    };
     let mut line = match img.status {
         Status::Copied => format!(
             "copied   {} -> {} {digest}{platforms} ({}, {} blobs copied, {} mounted, {} skipped, {:.1}s)",

@@ -30,13 +30,16 @@ pub enum BlobOutcome {
     Copied(u64),
 }
 
+/// (registry, repository, digest).
+type SlotKey = (String, String, Digest);
+
 /// What this run knows about target registries: which repositories hold which blobs, so a blob
 /// travels to a registry once and later repositories mount it; and per-key locks so two tasks
 /// never move the same blob into the same repository at once.
 #[derive(Default)]
 pub struct Ledger {
     known: Mutex<HashMap<(String, Digest), HashSet<String>>>,
-    inflight: Mutex<HashMap<(String, String, Digest), Arc<tokio::sync::Mutex<()>>>>,
+    inflight: Mutex<HashMap<SlotKey, Arc<tokio::sync::Mutex<()>>>>,
     /// Registries that refused a streamed PATCH and take chunks only.
     chunked_only: Mutex<HashSet<String>>,
 }
@@ -125,7 +128,11 @@ impl BlobJob<'_> {
                 Mount::Upload(None) => {}
             }
         }
-        let _permit = self.slots.acquire().await.map_err(|_| RegistryError::Config("shutting down".into()))?;
+        let _permit = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| RegistryError::Config("shutting down".into()))?;
         let mut attempt = 0;
         loop {
             let loc = match location.take() {
@@ -161,7 +168,10 @@ impl BlobJob<'_> {
                     }
                     attempt += 1;
                     warn!(%digest, attempt, error = %e, "blob copy failed; starting again from a fresh read");
-                    tokio::time::sleep(crate::registry::retry::RetryPolicy::default().delay(attempt, None)).await;
+                    tokio::time::sleep(
+                        crate::registry::retry::RetryPolicy::default().delay(attempt, None),
+                    )
+                    .await;
                 }
             }
         }
@@ -171,7 +181,10 @@ impl BlobJob<'_> {
         format!("blob `{}/{}@{digest}`", self.src.registry(), self.src_repo)
     }
 
-    async fn source_stream(&self, desc: &Descriptor) -> Result<(Verified, Arc<Mutex<Verdict>>), RegistryError> {
+    async fn source_stream(
+        &self,
+        desc: &Descriptor,
+    ) -> Result<(Verified, Arc<Mutex<Verdict>>), RegistryError> {
         let resp = self.src.blob_get(self.src_repo, &desc.digest).await?;
         if let Some(len) = resp.content_length() {
             if len != desc.size {
@@ -219,18 +232,28 @@ impl BlobJob<'_> {
     async fn upload_streamed(&self, desc: &Descriptor, loc: &Url) -> Result<(), RegistryError> {
         let (stream, verdict) = self.source_stream(desc).await?;
         let body = Body::Stream(Mutex::new(Some(reqwest::Body::wrap_stream(stream))));
-        let patched = self.dst.blob_upload_patch(self.dst_repo, loc, body, desc.size, None).await;
+        let patched = self
+            .dst
+            .blob_upload_patch(self.dst_repo, loc, body, desc.size, None)
+            .await;
         if let Some(e) = self.verdict_error(desc, &verdict) {
             if patched.is_err() || !matches!(e, RegistryError::Transport { .. }) {
                 return Err(e);
             }
         }
         let next = patched?;
-        self.dst.blob_upload_finish(self.dst_repo, &next, &desc.digest, Body::Empty, 0).await
+        self.dst
+            .blob_upload_finish(self.dst_repo, &next, &desc.digest, Body::Empty, 0)
+            .await
     }
 
     /// Chunks of `chunk` bytes with `Content-Range`, for registries that refuse one big PATCH.
-    async fn upload_chunked(&self, desc: &Descriptor, loc: &Url, chunk: u64) -> Result<(), RegistryError> {
+    async fn upload_chunked(
+        &self,
+        desc: &Descriptor,
+        loc: &Url,
+        chunk: u64,
+    ) -> Result<(), RegistryError> {
         let (mut stream, verdict) = self.source_stream(desc).await?;
         let mut loc = loc.clone();
         let mut offset = 0u64;
@@ -240,10 +263,11 @@ impl BlobJob<'_> {
             let done = next.is_none();
             if let Some(item) = next {
                 let bytes = item.map_err(|_| {
-                    self.verdict_error(desc, &verdict).unwrap_or_else(|| RegistryError::Transport {
-                        url: self.what(&desc.digest),
-                        detail: "the source stream failed".into(),
-                    })
+                    self.verdict_error(desc, &verdict)
+                        .unwrap_or_else(|| RegistryError::Transport {
+                            url: self.what(&desc.digest),
+                            detail: "the source stream failed".into(),
+                        })
                 })?;
                 buf.extend_from_slice(&bytes);
             }
@@ -253,7 +277,13 @@ impl BlobJob<'_> {
                 let end = offset + n as u64 - 1;
                 loc = self
                     .dst
-                    .blob_upload_patch(self.dst_repo, &loc, Body::Bytes(Bytes::from(part)), n as u64, Some((offset, end)))
+                    .blob_upload_patch(
+                        self.dst_repo,
+                        &loc,
+                        Body::Bytes(Bytes::from(part)),
+                        n as u64,
+                        Some((offset, end)),
+                    )
                     .await?;
                 offset += n as u64;
             }
@@ -264,12 +294,21 @@ impl BlobJob<'_> {
         if let Some(e) = self.verdict_error(desc, &verdict) {
             return Err(e);
         }
-        self.dst.blob_upload_finish(self.dst_repo, &loc, &desc.digest, Body::Empty, 0).await
+        self.dst
+            .blob_upload_finish(self.dst_repo, &loc, &desc.digest, Body::Empty, 0)
+            .await
     }
 
     /// Read a small blob whole (verified), then one monolithic `PUT ?digest=` with the body.
     async fn upload_small(&self, desc: &Descriptor, loc: &Url) -> Result<(), RegistryError> {
-        let bytes = self.src.blob_get_small(self.src_repo, &desc.digest, SMALL_BLOB.max(desc.size) as usize).await?;
+        let bytes = self
+            .src
+            .blob_get_small(
+                self.src_repo,
+                &desc.digest,
+                SMALL_BLOB.max(desc.size) as usize,
+            )
+            .await?;
         if bytes.len() as u64 != desc.size {
             return Err(RegistryError::SizeMismatch {
                 what: self.what(&desc.digest),
@@ -281,7 +320,9 @@ impl BlobJob<'_> {
             p.fetch_add(desc.size, Ordering::Relaxed);
         }
         let len = bytes.len() as u64;
-        self.dst.blob_upload_finish(self.dst_repo, loc, &desc.digest, Body::Bytes(bytes), len).await
+        self.dst
+            .blob_upload_finish(self.dst_repo, loc, &desc.digest, Body::Bytes(bytes), len)
+            .await
     }
 }
 
@@ -315,13 +356,20 @@ impl Stream for Verified {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if this.hasher.is_none() {
+            // Finished, or failed: a failed stream never yields again.
+            return Poll::Ready(None);
+        }
         match this.inner.as_mut().poll_next(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(chunk))) => {
                 this.seen += chunk.len() as u64;
                 if this.seen > this.size {
+                    this.hasher = None;
                     *lock(&this.verdict) = Verdict::Size(this.seen);
-                    return Poll::Ready(Some(Err(failure("source blob is larger than its descriptor"))));
+                    return Poll::Ready(Some(Err(failure(
+                        "source blob is larger than its descriptor",
+                    ))));
                 }
                 if let Some(h) = this.hasher.as_mut() {
                     h.update(&chunk);
@@ -331,14 +379,19 @@ impl Stream for Verified {
                 }
                 Poll::Ready(Some(Ok(chunk)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(std::io::Error::other(e)))),
+            Poll::Ready(Some(Err(e))) => {
+                this.hasher = None;
+                Poll::Ready(Some(Err(std::io::Error::other(e))))
+            }
             Poll::Ready(None) => {
                 let Some(hasher) = this.hasher.take() else {
                     return Poll::Ready(None);
                 };
                 if this.seen != this.size {
                     *lock(&this.verdict) = Verdict::Size(this.seen);
-                    return Poll::Ready(Some(Err(failure("source blob is shorter than its descriptor"))));
+                    return Poll::Ready(Some(Err(failure(
+                        "source blob is shorter than its descriptor",
+                    ))));
                 }
                 let actual = hasher.finish();
                 if actual != this.expected {
@@ -368,10 +421,18 @@ mod tests {
         assert_eq!(l.holders("r:5000", &d, "ns/a"), vec!["ns/b".to_string()]);
     }
 
-    async fn drain(chunks: Vec<&'static [u8]>, expected: Digest, size: u64) -> (Vec<Result<Bytes, String>>, Verdict) {
+    async fn drain(
+        chunks: Vec<&'static [u8]>,
+        expected: Digest,
+        size: u64,
+    ) -> (Vec<Result<Bytes, String>>, Verdict) {
         // Build a reqwest-free stream by mapping from plain bytes.
         let verdict = Arc::new(Mutex::new(Verdict::Pending));
-        let inner = futures::stream::iter(chunks.into_iter().map(|c| Ok::<Bytes, reqwest::Error>(Bytes::from_static(c))));
+        let inner = futures::stream::iter(
+            chunks
+                .into_iter()
+                .map(|c| Ok::<Bytes, reqwest::Error>(Bytes::from_static(c))),
+        );
         let mut s = Verified {
             inner: Box::pin(inner),
             hasher: Some(expected.verifier()),

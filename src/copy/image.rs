@@ -38,9 +38,9 @@ impl CopyError {
         match self {
             CopyError::Registry(e) => e.hint(),
             CopyError::Plan(e) => e.hint(),
-            CopyError::PinnedDigest { .. } => {
-                Some("the tag moved since the list was written: update the digest or drop it".into())
-            }
+            CopyError::PinnedDigest { .. } => Some(
+                "the tag moved since the list was written: update the digest or drop it".into(),
+            ),
         }
     }
 
@@ -64,7 +64,12 @@ fn manifest_ref(r: &Reference) -> String {
 
 impl Engine {
     /// Copy `source` to `target`; never fails: the outcome is in the report.
-    pub async fn copy(&self, source: &Reference, target: &Reference, opts: &CopyOptions) -> ImageReport {
+    pub async fn copy(
+        &self,
+        source: &Reference,
+        target: &Reference,
+        opts: &CopyOptions,
+    ) -> ImageReport {
         let start = Instant::now();
         let mut report = ImageReport::new(source.to_string(), target.to_string());
         if let Err(e) = self.copy_inner(source, target, opts, &mut report).await {
@@ -83,8 +88,14 @@ impl Engine {
         opts: &CopyOptions,
         report: &mut ImageReport,
     ) -> Result<(), CopyError> {
-        let src = self.session.client(source.registry(), source.api_host(), Role::Source).await?;
-        let dst = self.session.client(target.registry(), target.api_host(), Role::Target).await?;
+        let src = self
+            .session
+            .client(source.registry(), source.api_host(), Role::Source)
+            .await?;
+        let dst = self
+            .session
+            .client(target.registry(), target.api_host(), Role::Target)
+            .await?;
         let (src_repo, dst_repo) = (source.repository(), target.repository());
 
         // 1. HEAD the source (free against Docker Hub's pull limit).
@@ -96,10 +107,15 @@ impl Engine {
             })?;
         if let (Some(pinned), Some(_)) = (source.digest(), source.tag()) {
             // A tag pinned by digest: the tag must still point there.
-            let tagged = src.manifest_head(src_repo, source.tag().unwrap_or("latest")).await?;
+            let tagged = src
+                .manifest_head(src_repo, source.tag().unwrap_or("latest"))
+                .await?;
             if let Some(t) = tagged.filter(|t| &t.digest != pinned) {
                 return Err(CopyError::PinnedDigest {
-                    reference: source.without_tag_or_digest().with_tag(source.tag().unwrap_or("latest")).to_string(),
+                    reference: source
+                        .without_tag_or_digest()
+                        .with_tag(source.tag().unwrap_or("latest"))
+                        .to_string(),
                     pinned: pinned.clone(),
                     actual: t.digest,
                 });
@@ -120,13 +136,18 @@ impl Engine {
         let tree = self.fetch_tree(&src, src_repo, &head.digest, opts).await?;
         let mut fallback = Fallback::default();
         let mut plan = plan::build(&tree, &opts.platforms, opts.format, fallback)?;
-        if existing.as_ref().is_some_and(|e| e.digest == plan.top.digest) {
+        if existing
+            .as_ref()
+            .is_some_and(|e| e.digest == plan.top.digest)
+        {
             return self.finish_skipped(report, &plan.top.digest, opts, Some(&plan));
         }
         fill(report, &plan);
 
         if opts.dry_run {
-            return self.finish_planned(&dst, dst_repo, report, &plan, existing.is_some()).await;
+            return self
+                .finish_planned(&dst, dst_repo, report, &plan, existing.is_some())
+                .await;
         }
 
         // 4. Write: blobs, children by digest, the tagged manifest last; fall back on refusal.
@@ -156,7 +177,9 @@ impl Engine {
                         "without attestations"
                     };
                     warn!(target = %target, error = %e, "the target refused the manifest; pushing it {what}");
-                    report.warnings.push(format!("the target refused the manifest ({e}); pushed it {what}"));
+                    report.warnings.push(format!(
+                        "the target refused the manifest ({e}); pushed it {what}"
+                    ));
                     fallback = next;
                     plan = plan::build(&tree, &opts.platforms, opts.format, fallback)?;
                     fill(report, &plan);
@@ -176,7 +199,11 @@ impl Engine {
         opts: &CopyOptions,
         plan: Option<&PushPlan>,
     ) -> Result<(), CopyError> {
-        report.status = if opts.dry_run { Status::Planned } else { Status::Skipped };
+        report.status = if opts.dry_run {
+            Status::Planned
+        } else {
+            Status::Skipped
+        };
         if opts.dry_run {
             report.action = Some("up to date".into());
         }
@@ -208,11 +235,19 @@ impl Engine {
         report.action = Some(if overwrite { "would overwrite" } else { "copy" }.into());
         // Bytes to move: what the target repository does not have yet.
         let checks = futures::stream::iter(plan.blobs.iter())
-            .map(|b| async move { dst.blob_head(dst_repo, &b.digest).await.map(|h| (b.size, h.is_some())) })
+            .map(|b| async move {
+                dst.blob_head(dst_repo, &b.digest)
+                    .await
+                    .map(|h| (b.size, h.is_some()))
+            })
             .buffer_unordered(8)
             .try_collect::<Vec<_>>()
             .await?;
-        report.bytes = checks.iter().filter(|(_, present)| !present).map(|(s, _)| s).sum();
+        report.bytes = checks
+            .iter()
+            .filter(|(_, present)| !present)
+            .map(|(s, _)| s)
+            .sum();
         report.blobs.skipped = checks.iter().filter(|(_, present)| *present).count() as u64;
         report.blobs.copied = checks.len() as u64 - report.blobs.skipped;
         Ok(())
@@ -227,13 +262,19 @@ impl Engine {
         digest: &Digest,
         opts: &CopyOptions,
     ) -> Result<SourceTree, CopyError> {
-        let top = src.manifest_get(repo, digest.as_str(), Some(digest)).await?;
+        let top = src
+            .manifest_get(repo, digest.as_str(), Some(digest))
+            .await?;
         let mut tree = SourceTree {
             top,
             children: HashMap::new(),
             config_platform: None,
         };
-        match tree.top.parse().map_err(|e| PlanError::Manifest(e.to_string()))? {
+        match tree
+            .top
+            .parse()
+            .map_err(|e| PlanError::Manifest(e.to_string()))?
+        {
             Parsed::Index(_) => {
                 let sel = plan::select(&tree.top, &opts.platforms)?;
                 let fetched: Vec<RawManifest> = futures::stream::iter(sel.to_fetch())
@@ -248,7 +289,9 @@ impl Engine {
                     && img.artifact_type.is_none()
                     && img.config.size <= 8 * 1024 * 1024
                 {
-                    let config = src.blob_get_small(repo, &img.config.digest, 8 * 1024 * 1024).await?;
+                    let config = src
+                        .blob_get_small(repo, &img.config.digest, 8 * 1024 * 1024)
+                        .await?;
                     tree.config_platform = serde_json::from_slice::<serde_json::Value>(&config)
                         .ok()
                         .as_ref()
@@ -259,7 +302,12 @@ impl Engine {
         Ok(tree)
     }
 
-    async fn copy_blobs(&self, job: &BlobJob<'_>, plan: &PushPlan, report: &mut ImageReport) -> Result<(), CopyError> {
+    async fn copy_blobs(
+        &self,
+        job: &BlobJob<'_>,
+        plan: &PushPlan,
+        report: &mut ImageReport,
+    ) -> Result<(), CopyError> {
         let outcomes: Vec<BlobOutcome> = futures::stream::iter(plan.blobs.iter())
             .map(|b| job.run(b))
             .buffer_unordered(plan.blobs.len().clamp(1, 16))
@@ -285,7 +333,13 @@ impl Engine {
         Ok(())
     }
 
-    async fn push_manifests(&self, dst: &RegistryClient, repo: &str, reference: &str, plan: &PushPlan) -> Result<(), RegistryError> {
+    async fn push_manifests(
+        &self,
+        dst: &RegistryClient,
+        repo: &str,
+        reference: &str,
+        plan: &PushPlan,
+    ) -> Result<(), RegistryError> {
         for child in &plan.children {
             dst.manifest_put(repo, child.digest.as_str(), child).await?;
         }
@@ -310,7 +364,11 @@ fn passes_through(media_type: &str, opts: &CopyOptions) -> bool {
     }
 }
 
-fn next_fallback(current: Fallback, plan: &PushPlan, source_kind: Option<Kind>) -> Option<Fallback> {
+fn next_fallback(
+    current: Fallback,
+    plan: &PushPlan,
+    source_kind: Option<Kind>,
+) -> Option<Fallback> {
     if plan.has_attestations && !current.drop_attestations {
         return Some(Fallback {
             drop_attestations: true,

@@ -22,7 +22,10 @@ pub enum PlanError {
     #[error("cannot convert to Docker v2s2: {0}")]
     Convert(#[from] ConvertError),
     #[error("the source has none of the requested platforms ({requested}); it has {available}")]
-    NoPlatform { requested: String, available: String },
+    NoPlatform {
+        requested: String,
+        available: String,
+    },
     #[error("the source is a single-platform image for `{actual}`, not {requested}")]
     WrongPlatform { requested: String, actual: String },
     #[error("{0}")]
@@ -112,7 +115,11 @@ pub fn select(top: &RawManifest, platforms: &Platforms) -> Result<Selection, Pla
                     .filter_map(|d| d.platform.as_ref().map(Platform::to_string))
                     .collect();
                 return Err(PlanError::NoPlatform {
-                    requested: wanted.iter().map(Platform::to_string).collect::<Vec<_>>().join(", "),
+                    requested: wanted
+                        .iter()
+                        .map(Platform::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     available: if available.is_empty() {
                         "no platforms".into()
                     } else {
@@ -126,7 +133,10 @@ pub fn select(top: &RawManifest, platforms: &Platforms) -> Result<Selection, Pla
     let kept: HashSet<&Digest> = sel.images.iter().map(|d| &d.digest).collect();
     sel.attestations = attestations
         .into_iter()
-        .filter(|a| a.attests().is_some_and(|d| kept.contains(&d)) || (a.attests().is_none() && matches!(platforms, Platforms::All)))
+        .filter(|a| {
+            a.attests().is_some_and(|d| kept.contains(&d))
+                || (a.attests().is_none() && matches!(platforms, Platforms::All))
+        })
         .cloned()
         .collect();
     sel.total_entries = index.manifests.len();
@@ -179,10 +189,17 @@ fn index_kind(from: Kind, format: Format, fb: Fallback) -> Kind {
 }
 
 /// Convert one image manifest as the format asks; returns the manifest to write and its blobs.
-fn image(raw: &RawManifest, format: Format, fb: Fallback) -> Result<(RawManifest, Vec<Descriptor>, bool), PlanError> {
-    let kind = raw
-        .kind()
-        .ok_or_else(|| PlanError::Manifest(format!("manifest `{}` has unsupported media type `{}`", raw.digest, raw.media_type)))?;
+fn image(
+    raw: &RawManifest,
+    format: Format,
+    fb: Fallback,
+) -> Result<(RawManifest, Vec<Descriptor>, bool), PlanError> {
+    let kind = raw.kind().ok_or_else(|| {
+        PlanError::Manifest(format!(
+            "manifest `{}` has unsupported media type `{}`",
+            raw.digest, raw.media_type
+        ))
+    })?;
     if kind.is_index() {
         return Err(PlanError::Manifest(format!(
             "manifest `{}` is an index inside an index; nested indexes are not supported",
@@ -202,17 +219,28 @@ fn image(raw: &RawManifest, format: Format, fb: Fallback) -> Result<(RawManifest
 }
 
 /// Build the push plan for `tree` under the options and fallback level.
-pub fn build(tree: &SourceTree, platforms: &Platforms, format: Format, fb: Fallback) -> Result<PushPlan, PlanError> {
-    let top_kind = tree
-        .top
-        .kind()
-        .ok_or_else(|| PlanError::Manifest(format!("unsupported manifest media type `{}`", tree.top.media_type)))?;
+pub fn build(
+    tree: &SourceTree,
+    platforms: &Platforms,
+    format: Format,
+    fb: Fallback,
+) -> Result<PushPlan, PlanError> {
+    let top_kind = tree.top.kind().ok_or_else(|| {
+        PlanError::Manifest(format!(
+            "unsupported manifest media type `{}`",
+            tree.top.media_type
+        ))
+    })?;
     let mut warnings = Vec::new();
     if !top_kind.is_index() {
         if let (Platforms::Only(wanted), Some(actual)) = (platforms, &tree.config_platform) {
             if !wanted.iter().any(|w| w.matches(actual)) {
                 return Err(PlanError::WrongPlatform {
-                    requested: wanted.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "),
+                    requested: wanted
+                        .iter()
+                        .map(|p| format!("`{p}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     actual: actual.to_string(),
                 });
             }
@@ -234,7 +262,9 @@ pub fn build(tree: &SourceTree, platforms: &Platforms, format: Format, fb: Fallb
 
     let sel = select(&tree.top, platforms)?;
     for m in &sel.missing {
-        warnings.push(format!("the source has no `{m}` image; copied the other platforms"));
+        warnings.push(format!(
+            "the source has no `{m}` image; copied the other platforms"
+        ));
     }
     let child = |d: &Digest| {
         tree.children
@@ -283,7 +313,10 @@ pub fn build(tree: &SourceTree, platforms: &Platforms, format: Format, fb: Fallb
             for a in &sel.attestations {
                 let raw = child(&a.digest)?;
                 let Parsed::Image(img) = raw.parse().map_err(PlanError::Manifest)? else {
-                    return Err(PlanError::Manifest(format!("attestation `{}` is not an image manifest", a.digest)));
+                    return Err(PlanError::Manifest(format!(
+                        "attestation `{}` is not an image manifest",
+                        a.digest
+                    )));
                 };
                 blobs.push(img.config.clone());
                 blobs.extend(img.layers.iter().cloned());
@@ -309,11 +342,16 @@ pub fn build(tree: &SourceTree, platforms: &Platforms, format: Format, fb: Fallb
             .collect();
         rebuild_index(&tree.top, &list, to_index).map_err(PlanError::Manifest)?
     };
-    let writes_oci = top.kind().is_some_and(Kind::is_oci) || children.iter().any(|c| c.kind().is_some_and(Kind::is_oci));
+    let writes_oci = top.kind().is_some_and(Kind::is_oci)
+        || children.iter().any(|c| c.kind().is_some_and(Kind::is_oci));
     Ok(PushPlan {
         blobs: dedupe(blobs, &mut warnings),
         children,
-        platforms: sel.images.iter().filter_map(|d| d.platform.clone()).collect(),
+        platforms: sel
+            .images
+            .iter()
+            .filter_map(|d| d.platform.clone())
+            .collect(),
         top,
         converted: converted_any || to_index != top_kind,
         dropped,
@@ -333,12 +371,15 @@ fn dedupe(blobs: Vec<Descriptor>, warnings: &mut Vec<String>) -> Vec<Descriptor>
             continue;
         }
         if b.is_foreign() {
-            warnings.push(format!("foreign layer `{}` was not copied (registries fetch it from its URLs)", b.digest));
+            warnings.push(format!(
+                "foreign layer `{}` was not copied (registries fetch it from its URLs)",
+                b.digest
+            ));
             continue;
         }
         out.push(b);
     }
-    out.sort_by(|a, b| b.size.cmp(&a.size));
+    out.sort_by_key(|d| std::cmp::Reverse(d.size));
     out
 }
 
@@ -350,7 +391,8 @@ mod tests {
     use serde_json::json;
 
     fn raw(v: serde_json::Value) -> RawManifest {
-        RawManifest::from_bytes(Bytes::from(serde_json::to_vec(&v).expect("json")), None).expect("manifest")
+        RawManifest::from_bytes(Bytes::from(serde_json::to_vec(&v).expect("json")), None)
+            .expect("manifest")
     }
 
     fn image_manifest(kind: &str, seed: u8) -> RawManifest {
@@ -383,22 +425,34 @@ mod tests {
         let att_amd = attestation(&amd);
         let att_arm = attestation(&arm);
         let entry = |m: &RawManifest, p: serde_json::Value| json!({"mediaType": m.media_type, "digest": m.digest.as_str(), "size": m.bytes.len(), "platform": p});
-        let att_entry = |m: &RawManifest, of: &RawManifest| json!({
-            "mediaType": m.media_type, "digest": m.digest.as_str(), "size": m.bytes.len(),
-            "platform": {"os": "unknown", "architecture": "unknown"},
-            "annotations": {"vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": of.digest.as_str()}
-        });
+        let att_entry = |m: &RawManifest, of: &RawManifest| {
+            json!({
+                "mediaType": m.media_type, "digest": m.digest.as_str(), "size": m.bytes.len(),
+                "platform": {"os": "unknown", "architecture": "unknown"},
+                "annotations": {"vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": of.digest.as_str()}
+            })
+        };
         let mut manifests = vec![
             entry(&amd, json!({"os": "linux", "architecture": "amd64"})),
-            entry(&arm, json!({"os": "linux", "architecture": "arm64", "variant": "v8"})),
+            entry(
+                &arm,
+                json!({"os": "linux", "architecture": "arm64", "variant": "v8"}),
+            ),
         ];
         if index_type == mt::OCI_INDEX {
             manifests.push(att_entry(&att_amd, &amd));
             manifests.push(att_entry(&att_arm, &arm));
         }
         let top = raw(json!({"schemaVersion": 2, "mediaType": index_type, "manifests": manifests}));
-        let children = [amd, arm, att_amd, att_arm].into_iter().map(|m| (m.digest.clone(), m)).collect();
-        SourceTree { top, children, config_platform: None }
+        let children = [amd, arm, att_amd, att_arm]
+            .into_iter()
+            .map(|m| (m.digest.clone(), m))
+            .collect();
+        SourceTree {
+            top,
+            children,
+            config_platform: None,
+        }
     }
 
     fn only(list: &str) -> Platforms {
@@ -408,7 +462,8 @@ mod tests {
     #[test]
     fn single_platform_writes_the_child_itself() {
         let t = tree(mt::DOCKER_LIST, mt::DOCKER_MANIFEST);
-        let plan = build(&t, &only("linux/arm64"), Format::V2s2, Fallback::default()).expect("plan");
+        let plan =
+            build(&t, &only("linux/arm64"), Format::V2s2, Fallback::default()).expect("plan");
         let arm = image_manifest(mt::DOCKER_MANIFEST, 2);
         assert_eq!(plan.top.digest, arm.digest, "byte-for-byte child");
         assert!(plan.children.is_empty());
@@ -439,9 +494,17 @@ mod tests {
         assert!(plan.converted);
         assert_eq!(plan.dropped, vec!["attestations"]);
         assert_eq!(plan.children.len(), 2);
-        assert!(plan.children.iter().all(|c| c.media_type == mt::DOCKER_MANIFEST));
+        assert!(plan
+            .children
+            .iter()
+            .all(|c| c.media_type == mt::DOCKER_MANIFEST));
         let v = plan.top.json().expect("json");
-        let listed: Vec<&str> = v["manifests"].as_array().expect("list").iter().map(|m| m["digest"].as_str().expect("d")).collect();
+        let listed: Vec<&str> = v["manifests"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|m| m["digest"].as_str().expect("d"))
+            .collect();
         let pushed: Vec<&str> = plan.children.iter().map(|c| c.digest.as_str()).collect();
         assert_eq!(listed, pushed);
     }
@@ -449,23 +512,51 @@ mod tests {
     #[test]
     fn filtering_keeps_only_the_attestations_of_kept_images() {
         let t = tree(mt::OCI_INDEX, mt::OCI_MANIFEST);
-        let plan = build(&t, &only("linux/amd64,linux/riscv64"), Format::Preserve, Fallback::default()).expect("plan");
+        let plan = build(
+            &t,
+            &only("linux/amd64,linux/riscv64"),
+            Format::Preserve,
+            Fallback::default(),
+        )
+        .expect("plan");
         let v = plan.top.json().expect("json");
         let entries = v["manifests"].as_array().expect("list");
         assert_eq!(entries.len(), 2, "amd64 and its attestation");
         assert_eq!(entries[0]["platform"]["architecture"], "amd64");
-        assert_eq!(entries[1]["annotations"]["vnd.docker.reference.digest"], entries[0]["digest"]);
-        assert_eq!(plan.warnings, vec!["the source has no `linux/riscv64` image; copied the other platforms"]);
+        assert_eq!(
+            entries[1]["annotations"]["vnd.docker.reference.digest"],
+            entries[0]["digest"]
+        );
+        assert_eq!(
+            plan.warnings,
+            vec!["the source has no `linux/riscv64` image; copied the other platforms"]
+        );
         assert_ne!(plan.top.digest, t.top.digest);
-        let dropped = build(&t, &only("linux/amd64,linux/riscv64"), Format::Preserve, Fallback { drop_attestations: true, force_v2s2: false }).expect("plan");
-        assert_eq!(dropped.top.json().expect("json")["manifests"].as_array().expect("l").len(), 1);
+        let dropped = build(
+            &t,
+            &only("linux/amd64,linux/riscv64"),
+            Format::Preserve,
+            Fallback {
+                drop_attestations: true,
+                force_v2s2: false,
+            },
+        )
+        .expect("plan");
+        assert_eq!(
+            dropped.top.json().expect("json")["manifests"]
+                .as_array()
+                .expect("l")
+                .len(),
+            1
+        );
         assert_eq!(dropped.dropped, vec!["attestations"]);
     }
 
     #[test]
     fn missing_platform_is_a_clear_error() {
         let t = tree(mt::DOCKER_LIST, mt::DOCKER_MANIFEST);
-        let err = build(&t, &only("linux/s390x"), Format::V2s2, Fallback::default()).expect_err("none");
+        let err =
+            build(&t, &only("linux/s390x"), Format::V2s2, Fallback::default()).expect_err("none");
         assert_eq!(
             err.to_string(),
             "the source has none of the requested platforms (linux/s390x); it has linux/amd64, linux/arm64"
@@ -481,8 +572,12 @@ mod tests {
             children: HashMap::new(),
             config_platform: Some(Platform::new("linux", "arm64", None)),
         };
-        let err = build(&t, &only("linux/amd64"), Format::V2s2, Fallback::default()).expect_err("mismatch");
-        assert_eq!(err.to_string(), "the source is a single-platform image for `linux/arm64`, not `linux/amd64`");
+        let err = build(&t, &only("linux/amd64"), Format::V2s2, Fallback::default())
+            .expect_err("mismatch");
+        assert_eq!(
+            err.to_string(),
+            "the source is a single-platform image for `linux/arm64`, not `linux/amd64`"
+        );
         assert!(build(&t, &Platforms::All, Format::V2s2, Fallback::default()).is_ok());
     }
 }

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 /// An authentication scheme a registry asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Challenge {
-    Basic { realm: Option<String> },
+    Basic {
+        realm: Option<String>,
+    },
     Bearer {
         realm: String,
         service: Option<String>,
@@ -40,7 +42,12 @@ pub fn parse_challenges<'a>(headers: impl IntoIterator<Item = &'a str>) -> Vec<C
                             service: params.get("service").cloned(),
                             scope: params
                                 .get("scope")
-                                .map(|s| s.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect())
+                                .map(|s| {
+                                    s.split(' ')
+                                        .filter(|s| !s.is_empty())
+                                        .map(str::to_string)
+                                        .collect()
+                                })
                                 .unwrap_or_default(),
                             error: params.get("error").cloned(),
                         });
@@ -267,18 +274,38 @@ mod tests {
             r#"Basic realm="a, b", BEARER Realm="https://t.example/token?x=1" , Service=svc, scope="repository:a:pull repository:b:push,pull", error="insufficient_scope""#,
         ]);
         assert_eq!(c.len(), 2);
-        assert_eq!(c[0], Challenge::Basic { realm: Some("a, b".into()) });
-        let Challenge::Bearer { realm, service, scope, error } = &c[1] else {
+        assert_eq!(
+            c[0],
+            Challenge::Basic {
+                realm: Some("a, b".into())
+            }
+        );
+        let Challenge::Bearer {
+            realm,
+            service,
+            scope,
+            error,
+        } = &c[1]
+        else {
             panic!("bearer expected");
         };
         assert_eq!(realm, "https://t.example/token?x=1");
         assert_eq!(service.as_deref(), Some("svc"));
-        assert_eq!(scope, &vec!["repository:a:pull".to_string(), "repository:b:push,pull".into()]);
+        assert_eq!(
+            scope,
+            &vec![
+                "repository:a:pull".to_string(),
+                "repository:b:push,pull".into()
+            ]
+        );
         assert_eq!(error.as_deref(), Some("insufficient_scope"));
         let c = parse_challenges([r#"Bearer realm="q\"uote""#]);
         assert!(matches!(&c[0], Challenge::Bearer { realm, .. } if realm == "q\"uote"));
         assert!(parse_challenges(["Negotiate"]).is_empty());
-        assert!(parse_challenges(["Bearer service=x"]).is_empty(), "no realm, no bearer");
+        assert!(
+            parse_challenges(["Bearer service=x"]).is_empty(),
+            "no realm, no bearer"
+        );
     }
 
     #[test]

@@ -10,14 +10,19 @@
 use crate::registry::auth::{parse_challenges, scope_key, Challenge, Scope, Token, TokenResponse};
 use crate::registry::credentials::Credentials;
 use crate::registry::digest::Digest;
-use crate::registry::error::{describe_reqwest, is_retryable_status, RegistryError, StatusError, ERROR_BODY_LIMIT};
+use crate::registry::error::{
+    describe_reqwest, is_retryable_status, RegistryError, StatusError, ERROR_BODY_LIMIT,
+};
 use crate::registry::manifest::{media_type, RawManifest, MANIFEST_LIMIT};
 use crate::registry::retry::parse_retry_after;
 use crate::registry::transport::Transport;
 use base64::Engine as _;
 use bytes::Bytes;
 use futures::StreamExt;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION,
+    WWW_AUTHENTICATE,
+};
 use reqwest::{Method, Response, StatusCode};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -99,7 +104,10 @@ impl Session {
         Ok(clients.entry(key).or_insert(client).clone())
     }
 
-    async fn docker_config_credentials(&self, registry: &str) -> Result<Option<Credentials>, RegistryError> {
+    async fn docker_config_credentials(
+        &self,
+        registry: &str,
+    ) -> Result<Option<Credentials>, RegistryError> {
         let Some(path) = self.docker_config.clone() else {
             return Ok(None);
         };
@@ -214,17 +222,25 @@ impl RegistryClient {
 
     async fn url(&self, path: &str) -> Result<Url, RegistryError> {
         let base = self.base().await?;
-        base.join(path).map_err(|e| RegistryError::Config(format!("bad URL path `{path}`: {e}")))
+        base.join(path)
+            .map_err(|e| RegistryError::Config(format!("bad URL path `{path}`: {e}")))
     }
 
     /// `GET /v2/`: learn the scheme (HTTPS, or HTTP for insecure hosts) and the challenge.
     async fn ping(&self) -> Result<Url, RegistryError> {
-        let schemes: &[&str] = if self.insecure { &["https", "http"] } else { &["https"] };
+        let schemes: &[&str] = if self.insecure {
+            &["https", "http"]
+        } else {
+            &["https"]
+        };
         let mut last_err = None;
         for scheme in schemes {
-            let base = Url::parse(&format!("{scheme}://{}/", self.host))
-                .map_err(|e| RegistryError::Config(format!("bad registry host `{}`: {e}", self.host)))?;
-            let url = base.join("v2/").map_err(|e| RegistryError::Config(e.to_string()))?;
+            let base = Url::parse(&format!("{scheme}://{}/", self.host)).map_err(|e| {
+                RegistryError::Config(format!("bad registry host `{}`: {e}", self.host))
+            })?;
+            let url = base
+                .join("v2/")
+                .map_err(|e| RegistryError::Config(e.to_string()))?;
             let policy = self.transport.retry();
             let mut attempt = 0;
             let outcome = loop {
@@ -236,7 +252,10 @@ impl RegistryClient {
                     .send()
                     .await;
                 match res {
-                    Ok(resp) if is_retryable_status(resp.status().as_u16()) && attempt < policy.retries => {
+                    Ok(resp)
+                        if is_retryable_status(resp.status().as_u16())
+                            && attempt < policy.retries =>
+                    {
                         attempt += 1;
                         let ra = retry_after(resp.headers());
                         tokio::time::sleep(policy.delay(attempt, ra)).await;
@@ -274,23 +293,41 @@ impl RegistryClient {
     }
 
     /// The `Authorization` value for the registry's own host and these scopes.
-    async fn authorization(&self, scopes: &[Scope], force: bool) -> Result<Option<HeaderValue>, RegistryError> {
-        let challenge = self.challenge.read().unwrap_or_else(|p| p.into_inner()).clone();
+    async fn authorization(
+        &self,
+        scopes: &[Scope],
+        force: bool,
+    ) -> Result<Option<HeaderValue>, RegistryError> {
+        let challenge = self
+            .challenge
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         match challenge {
             None => Ok(None),
             Some(Challenge::Basic { .. }) => match &self.creds {
-                Some(Credentials::Basic { username, password }) => Ok(Some(basic_header(username, password))),
+                Some(Credentials::Basic { username, password }) => {
+                    Ok(Some(basic_header(username, password)))
+                }
                 Some(Credentials::IdentityToken(_)) | None => Ok(None),
             },
             Some(Challenge::Bearer { realm, service, .. }) => {
-                let token = self.token(&realm, service.as_deref(), scopes, force).await?;
+                let token = self
+                    .token(&realm, service.as_deref(), scopes, force)
+                    .await?;
                 Ok(Some(bearer_header(&token.value)))
             }
         }
     }
 
     /// A cached token for `scopes`, fetched when missing, stale or `force`d.
-    async fn token(&self, realm: &str, service: Option<&str>, scopes: &[Scope], force: bool) -> Result<Token, RegistryError> {
+    async fn token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[Scope],
+        force: bool,
+    ) -> Result<Token, RegistryError> {
         let key = scope_key(scopes);
         let slot = lock(&self.tokens).entry(key).or_default().clone();
         let mut guard = slot.lock().await;
@@ -299,7 +336,9 @@ impl RegistryClient {
                 return Ok(t.clone());
             }
         }
-        let token = self.fetch_token(realm, service, scopes, self.creds.as_ref()).await?;
+        let token = self
+            .fetch_token(realm, service, scopes, self.creds.as_ref())
+            .await?;
         *guard = Some(token.clone());
         Ok(token)
     }
@@ -318,7 +357,9 @@ impl RegistryClient {
             detail: format!("the registry named a bad token realm `{realm}`: {e}"),
         })?;
         let realm_host = host_port(&realm_url);
-        let http = self.transport.http(self.insecure || self.transport.is_insecure(&realm_host));
+        let http = self
+            .transport
+            .http(self.insecure || self.transport.is_insecure(&realm_host));
         if let Some(Credentials::IdentityToken(refresh)) = creds {
             let mut form: Vec<(&str, String)> = vec![
                 ("grant_type", "refresh_token".into()),
@@ -329,7 +370,11 @@ impl RegistryClient {
             if let Some(s) = service {
                 form.push(("service", s.into()));
             }
-            let scope = scopes.iter().map(Scope::to_string).collect::<Vec<_>>().join(" ");
+            let scope = scopes
+                .iter()
+                .map(Scope::to_string)
+                .collect::<Vec<_>>()
+                .join(" ");
             if !scope.is_empty() {
                 form.push(("scope", scope));
             }
@@ -346,7 +391,9 @@ impl RegistryClient {
                 .send()
                 .await
                 .map_err(|e| self.token_transport_error(&e))?;
-            if resp.status() != StatusCode::NOT_FOUND && resp.status() != StatusCode::METHOD_NOT_ALLOWED {
+            if resp.status() != StatusCode::NOT_FOUND
+                && resp.status() != StatusCode::METHOD_NOT_ALLOWED
+            {
                 return self.read_token(resp, &realm_url, true).await;
             }
         }
@@ -370,7 +417,10 @@ impl RegistryClient {
             }
             None => {}
         }
-        let resp = rb.send().await.map_err(|e| self.token_transport_error(&e))?;
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| self.token_transport_error(&e))?;
         self.read_token(resp, &realm_url, creds.is_some()).await
     }
 
@@ -381,11 +431,20 @@ impl RegistryClient {
         }
     }
 
-    async fn read_token(&self, resp: Response, realm: &Url, had_creds: bool) -> Result<Token, RegistryError> {
+    async fn read_token(
+        &self,
+        resp: Response,
+        realm: &Url,
+        had_creds: bool,
+    ) -> Result<Token, RegistryError> {
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             let detail = if had_creds {
-                format!("the token server `{}` rejected the credentials ({})", crate::registry::error::redact_url(realm), status.as_u16())
+                format!(
+                    "the token server `{}` rejected the credentials ({})",
+                    crate::registry::error::redact_url(realm),
+                    status.as_u16()
+                )
             } else {
                 format!(
                     "the token server `{}` refused anonymous access ({}); credentials are needed",
@@ -399,17 +458,21 @@ impl RegistryClient {
             });
         }
         if !status.is_success() {
-            let body = read_capped(resp, ERROR_BODY_LIMIT).await.unwrap_or_default();
+            let body = read_capped(resp, ERROR_BODY_LIMIT)
+                .await
+                .unwrap_or_default();
             let e = StatusError::new("GET", realm, status.as_u16(), &body);
             return Err(RegistryError::Auth {
                 host: self.host.clone(),
                 detail: format!("token request failed: {e}"),
             });
         }
-        let body = read_capped(resp, 1024 * 1024).await.map_err(|e| RegistryError::Auth {
-            host: self.host.clone(),
-            detail: format!("token response unreadable: {e}"),
-        })?;
+        let body = read_capped(resp, 1024 * 1024)
+            .await
+            .map_err(|e| RegistryError::Auth {
+                host: self.host.clone(),
+                detail: format!("token response unreadable: {e}"),
+            })?;
         serde_json::from_slice::<TokenResponse>(&body)
             .ok()
             .and_then(TokenResponse::into_token)
@@ -427,7 +490,9 @@ impl RegistryClient {
         loop {
             let result = self.send_once(&mut req).await;
             let retry_after = match &result {
-                Ok(resp) if is_retryable_status(resp.status().as_u16()) => retry_after(resp.headers()),
+                Ok(resp) if is_retryable_status(resp.status().as_u16()) => {
+                    retry_after(resp.headers())
+                }
                 Err(e) if e.is_temporary() => None,
                 _ => return result,
             };
@@ -463,7 +528,9 @@ impl RegistryClient {
         for _hop in 0..=MAX_REDIRECTS {
             let own = host_port(&url) == host_port(&base) && url.scheme() == base.scheme();
             let http = self.transport.http(own && self.insecure);
-            let mut rb = http.request(method.clone(), url.clone()).headers(req.headers.clone());
+            let mut rb = http
+                .request(method.clone(), url.clone())
+                .headers(req.headers.clone());
             if own {
                 if let Some(h) = self.authorization(&req.scopes, force_token).await? {
                     rb = rb.header(AUTHORIZATION, h);
@@ -505,15 +572,26 @@ impl RegistryClient {
                                 Scope::merge_into(&mut req.scopes, s);
                             }
                         }
-                        let had_none = self.challenge.read().unwrap_or_else(|p| p.into_inner()).is_none();
-                        *self.challenge.write().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
+                        let had_none = self
+                            .challenge
+                            .read()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .is_none();
+                        *self.challenge.write().unwrap_or_else(|p| p.into_inner()) =
+                            Some(c.clone());
                         if had_none || matches!(c, Challenge::Bearer { .. }) {
                             force_token = true;
                             continue;
                         }
                     }
-                } else if let Some(Challenge::Bearer { realm, service, scope, .. }) =
-                    challenges.iter().find(|c| matches!(c, Challenge::Bearer { .. }))
+                } else if let Some(Challenge::Bearer {
+                    realm,
+                    service,
+                    scope,
+                    ..
+                }) = challenges
+                    .iter()
+                    .find(|c| matches!(c, Challenge::Bearer { .. }))
                 {
                     // Another host (a redirect target): answer its challenge anonymously.
                     let scopes: Vec<Scope> = if scope.is_empty() {
@@ -521,7 +599,9 @@ impl RegistryClient {
                     } else {
                         scope.iter().filter_map(|s| Scope::parse(s)).collect()
                     };
-                    let token = self.fetch_token(realm, service.as_deref(), &scopes, None).await?;
+                    let token = self
+                        .fetch_token(realm, service.as_deref(), &scopes, None)
+                        .await?;
                     lock(&self.foreign).insert(host_port(&url), token);
                     continue;
                 }
@@ -567,7 +647,9 @@ impl RegistryClient {
         let url = resp.url().clone();
         let ra = retry_after(resp.headers());
         let challenges = challenges_of(resp.headers());
-        let body = read_capped(resp, ERROR_BODY_LIMIT).await.unwrap_or_default();
+        let body = read_capped(resp, ERROR_BODY_LIMIT)
+            .await
+            .unwrap_or_default();
         let mut err = StatusError::new(method, &url, status, &body);
         err.retry_after = ra;
         match status {
@@ -575,21 +657,33 @@ impl RegistryClient {
                 let insufficient = challenges.iter().any(|c| {
                     matches!(c, Challenge::Bearer { error: Some(e), .. } if e == "insufficient_scope")
                 });
-                if insufficient || (self.role == Role::Target && method != "GET" && method != "HEAD" && self.creds.is_none()) {
+                if insufficient
+                    || (self.role == Role::Target
+                        && method != "GET"
+                        && method != "HEAD"
+                        && self.creds.is_none())
+                {
                     RegistryError::Denied {
                         host: self.host.clone(),
                         repository: repo.to_string(),
                         detail: format!(
                             "{} {what} not permitted{} ({})",
                             method,
-                            if self.creds.is_none() { " without credentials" } else { "" },
+                            if self.creds.is_none() {
+                                " without credentials"
+                            } else {
+                                ""
+                            },
                             err.detail()
                         ),
                     }
                 } else if self.creds.is_some() {
                     RegistryError::Auth {
                         host: self.host.clone(),
-                        detail: format!("the registry rejected the credentials (401 {})", err.detail()),
+                        detail: format!(
+                            "the registry rejected the credentials (401 {})",
+                            err.detail()
+                        ),
                     }
                 } else {
                     RegistryError::Auth {
@@ -598,11 +692,13 @@ impl RegistryClient {
                     }
                 }
             }
-            403 if !err.detail().to_ascii_lowercase().contains("manifest") => RegistryError::Denied {
-                host: self.host.clone(),
-                repository: repo.to_string(),
-                detail: format!("{method} {what} refused ({})", err.detail()),
-            },
+            403 if !err.detail().to_ascii_lowercase().contains("manifest") => {
+                RegistryError::Denied {
+                    host: self.host.clone(),
+                    repository: repo.to_string(),
+                    detail: format!("{method} {what} refused ({})", err.detail()),
+                }
+            }
             _ => RegistryError::Status(err),
         }
     }
@@ -610,9 +706,17 @@ impl RegistryClient {
     // ----- manifests -----
 
     /// HEAD a manifest by tag or digest. `None` when the registry has no such manifest.
-    pub async fn manifest_head(&self, repo: &str, reference: &str) -> Result<Option<ManifestHead>, RegistryError> {
-        let url = self.url(&format!("v2/{repo}/manifests/{reference}")).await?;
-        let resp = self.send(self.request(Method::HEAD, url, repo, accept_manifests())).await?;
+    pub async fn manifest_head(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<ManifestHead>, RegistryError> {
+        let url = self
+            .url(&format!("v2/{repo}/manifests/{reference}"))
+            .await?;
+        let resp = self
+            .send(self.request(Method::HEAD, url, repo, accept_manifests()))
+            .await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -634,7 +738,11 @@ impl RegistryClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
         match digest {
-            Some(digest) => Ok(Some(ManifestHead { digest, media_type, size })),
+            Some(digest) => Ok(Some(ManifestHead {
+                digest,
+                media_type,
+                size,
+            })),
             // No digest header: fall back to a GET (counts as a pull on Docker Hub).
             None => {
                 let m = self.manifest_get(repo, reference, None).await?;
@@ -655,15 +763,27 @@ impl RegistryClient {
         reference: &str,
         expected: Option<&Digest>,
     ) -> Result<RawManifest, RegistryError> {
-        let url = self.url(&format!("v2/{repo}/manifests/{reference}")).await?;
-        let resp = self.send(self.request(Method::GET, url, repo, accept_manifests())).await?;
-        let shown = format!("{}/{}{}{}", self.registry, repo, if reference.contains(':') { "@" } else { ":" }, reference);
+        let url = self
+            .url(&format!("v2/{repo}/manifests/{reference}"))
+            .await?;
+        let resp = self
+            .send(self.request(Method::GET, url, repo, accept_manifests()))
+            .await?;
+        let shown = format!(
+            "{}/{}{}{}",
+            self.registry,
+            repo,
+            if reference.contains(':') { "@" } else { ":" },
+            reference
+        );
         if resp.status() == StatusCode::NOT_FOUND {
             let err = self.fail(resp, "GET", "manifest", repo).await;
             return Err(match err {
-                RegistryError::Status(s) if s.has_code("NAME_UNKNOWN") => RegistryError::NameUnknown {
-                    reference: format!("{}/{}", self.registry, repo),
-                },
+                RegistryError::Status(s) if s.has_code("NAME_UNKNOWN") => {
+                    RegistryError::NameUnknown {
+                        reference: format!("{}/{}", self.registry, repo),
+                    }
+                }
                 _ => RegistryError::ManifestUnknown { reference: shown },
             });
         }
@@ -675,16 +795,22 @@ impl RegistryClient {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let bytes = read_capped(resp, MANIFEST_LIMIT + 1).await.map_err(|detail| RegistryError::Transport {
-            url: shown.clone(),
-            detail,
-        })?;
+        let bytes = read_capped(resp, MANIFEST_LIMIT + 1)
+            .await
+            .map_err(|detail| RegistryError::Transport {
+                url: shown.clone(),
+                detail,
+            })?;
         if bytes.len() > MANIFEST_LIMIT {
-            return Err(RegistryError::Manifest(format!("manifest `{shown}` is larger than 4 MiB")));
+            return Err(RegistryError::Manifest(format!(
+                "manifest `{shown}` is larger than 4 MiB"
+            )));
         }
         let manifest = RawManifest::from_bytes(Bytes::from(bytes), content_type.as_deref())
             .map_err(|e| RegistryError::Manifest(format!("`{shown}`: {e}")))?;
-        let want = expected.cloned().or_else(|| reference.parse::<Digest>().ok());
+        let want = expected
+            .cloned()
+            .or_else(|| reference.parse::<Digest>().ok());
         if let Some(want) = want {
             if !want.matches(&manifest.bytes) {
                 return Err(RegistryError::DigestMismatch {
@@ -698,13 +824,21 @@ impl RegistryClient {
     }
 
     /// PUT a manifest by tag or digest; the registry's digest must equal ours.
-    pub async fn manifest_put(&self, repo: &str, reference: &str, manifest: &RawManifest) -> Result<(), RegistryError> {
-        let url = self.url(&format!("v2/{repo}/manifests/{reference}")).await?;
+    pub async fn manifest_put(
+        &self,
+        repo: &str,
+        reference: &str,
+        manifest: &RawManifest,
+    ) -> Result<(), RegistryError> {
+        let url = self
+            .url(&format!("v2/{repo}/manifests/{reference}"))
+            .await?;
         let mut headers = HeaderMap::new();
         headers.insert(
             CONTENT_TYPE,
-            HeaderValue::from_str(&manifest.media_type)
-                .map_err(|_| RegistryError::Manifest(format!("bad media type `{}`", manifest.media_type)))?,
+            HeaderValue::from_str(&manifest.media_type).map_err(|_| {
+                RegistryError::Manifest(format!("bad media type `{}`", manifest.media_type))
+            })?,
         );
         let mut req = self.request(Method::PUT, url, repo, headers);
         req.body = Body::Bytes(manifest.bytes.clone());
@@ -732,9 +866,15 @@ impl RegistryClient {
     // ----- blobs -----
 
     /// HEAD a blob: `Some(size)` when present. Some registries answer 403 for absent blobs.
-    pub async fn blob_head(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, RegistryError> {
+    pub async fn blob_head(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Option<u64>, RegistryError> {
         let url = self.url(&format!("v2/{repo}/blobs/{digest}")).await?;
-        let resp = self.send(self.request(Method::HEAD, url, repo, HeaderMap::new())).await?;
+        let resp = self
+            .send(self.request(Method::HEAD, url, repo, HeaderMap::new()))
+            .await?;
         match resp.status() {
             s if s.is_success() => Ok(Some(
                 resp.headers()
@@ -768,14 +908,24 @@ impl RegistryClient {
     }
 
     /// GET a small blob (an image config) fully, verified.
-    pub async fn blob_get_small(&self, repo: &str, digest: &Digest, limit: usize) -> Result<Bytes, RegistryError> {
+    pub async fn blob_get_small(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        limit: usize,
+    ) -> Result<Bytes, RegistryError> {
         let resp = self.blob_get(repo, digest).await?;
-        let bytes = read_capped(resp, limit + 1).await.map_err(|detail| RegistryError::Transport {
-            url: format!("{}/{repo}@{digest}", self.registry),
-            detail,
-        })?;
+        let bytes =
+            read_capped(resp, limit + 1)
+                .await
+                .map_err(|detail| RegistryError::Transport {
+                    url: format!("{}/{repo}@{digest}", self.registry),
+                    detail,
+                })?;
         if bytes.len() > limit {
-            return Err(RegistryError::Manifest(format!("blob `{digest}` is larger than {limit} bytes")));
+            return Err(RegistryError::Manifest(format!(
+                "blob `{digest}` is larger than {limit} bytes"
+            )));
         }
         if !digest.matches(&bytes) {
             return Err(RegistryError::DigestMismatch {
@@ -789,12 +939,20 @@ impl RegistryClient {
 
     /// Ask the registry to mount `digest` from `from` into `repo`. Only 201 counts as mounted
     /// (Harbor answers 401 for a missing source project); 202 opens an upload session.
-    pub async fn blob_mount(&self, repo: &str, digest: &Digest, from: &str) -> Result<Mount, RegistryError> {
+    pub async fn blob_mount(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        from: &str,
+    ) -> Result<Mount, RegistryError> {
         let mut url = self.url(&format!("v2/{repo}/blobs/uploads/")).await?;
-        url.query_pairs_mut().append_pair("mount", digest.as_str()).append_pair("from", from);
+        url.query_pairs_mut()
+            .append_pair("mount", digest.as_str())
+            .append_pair("from", from);
         let mut req = self.request(Method::POST, url, repo, HeaderMap::new());
         Scope::merge_into(&mut req.scopes, Scope::pull(from));
-        req.headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        req.headers
+            .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
         let resp = self.send(req).await?;
         match resp.status() {
             StatusCode::CREATED => Ok(Mount::Mounted),
@@ -810,12 +968,15 @@ impl RegistryClient {
     pub async fn blob_upload_start(&self, repo: &str) -> Result<Url, RegistryError> {
         let url = self.url(&format!("v2/{repo}/blobs/uploads/")).await?;
         let mut req = self.request(Method::POST, url, repo, HeaderMap::new());
-        req.headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        req.headers
+            .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
         let resp = self.send(req).await?;
         if resp.status() != StatusCode::ACCEPTED {
             return Err(self.fail(resp, "POST", "blob upload", repo).await);
         }
-        location(&resp)?.ok_or_else(|| RegistryError::Manifest("the registry opened an upload without a Location".into()))
+        location(&resp)?.ok_or_else(|| {
+            RegistryError::Manifest("the registry opened an upload without a Location".into())
+        })
     }
 
     /// PATCH data into an upload session; returns the next Location. `range` is
@@ -829,12 +990,16 @@ impl RegistryClient {
         range: Option<(u64, u64)>,
     ) -> Result<Url, RegistryError> {
         let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
         headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
         if let Some((start, end)) = range {
             headers.insert(
                 "content-range",
-                HeaderValue::from_str(&format!("{start}-{end}")).map_err(|e| RegistryError::Config(e.to_string()))?,
+                HeaderValue::from_str(&format!("{start}-{end}"))
+                    .map_err(|e| RegistryError::Config(e.to_string()))?,
             );
         }
         let mut req = self.request(Method::PATCH, location.clone(), repo, headers);
@@ -848,19 +1013,36 @@ impl RegistryClient {
     }
 
     /// Close an upload session with the digest (`PUT Location&digest=…`), optionally with data.
-    pub async fn blob_upload_finish(&self, repo: &str, location: &Url, digest: &Digest, body: Body, length: u64) -> Result<(), RegistryError> {
+    pub async fn blob_upload_finish(
+        &self,
+        repo: &str,
+        location: &Url,
+        digest: &Digest,
+        body: Body,
+        length: u64,
+    ) -> Result<(), RegistryError> {
         let mut url = location.clone();
         url.query_pairs_mut().append_pair("digest", digest.as_str());
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
         if length > 0 {
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
         }
         let mut req = self.request(Method::PUT, url, repo, headers);
         req.body = body;
-        req.timeout = if length > 0 { None } else { Some(SMALL_TIMEOUT) };
+        req.timeout = if length > 0 {
+            None
+        } else {
+            Some(SMALL_TIMEOUT)
+        };
         let resp = self.send(req).await?;
-        if resp.status() != StatusCode::CREATED && resp.status() != StatusCode::NO_CONTENT && !resp.status().is_success() {
+        if resp.status() != StatusCode::CREATED
+            && resp.status() != StatusCode::NO_CONTENT
+            && !resp.status().is_success()
+        {
             return Err(self.fail(resp, "PUT", "blob upload", repo).await);
         }
         if let Some(d) = resp
@@ -898,7 +1080,9 @@ impl RegistryClient {
         let mut out = Vec::new();
         let mut url = self.url(&format!("v2/{repo}/tags/list")).await?;
         loop {
-            let resp = self.send(self.request(Method::GET, url.clone(), repo, HeaderMap::new())).await?;
+            let resp = self
+                .send(self.request(Method::GET, url.clone(), repo, HeaderMap::new()))
+                .await?;
             if !resp.status().is_success() {
                 return Err(self.fail(resp, "GET", "tag list", repo).await);
             }
@@ -908,12 +1092,15 @@ impl RegistryClient {
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_link_next)
                 .and_then(|l| url.join(&l).ok());
-            let body = read_capped(resp, 16 * 1024 * 1024).await.map_err(|detail| RegistryError::Transport {
-                url: crate::registry::error::redact_url(&url),
-                detail,
+            let body = read_capped(resp, 16 * 1024 * 1024)
+                .await
+                .map_err(|detail| RegistryError::Transport {
+                    url: crate::registry::error::redact_url(&url),
+                    detail,
+                })?;
+            let tags: Tags = serde_json::from_slice(&body).map_err(|e| {
+                RegistryError::Manifest(format!("tag list of `{repo}` is not valid JSON: {e}"))
             })?;
-            let tags: Tags = serde_json::from_slice(&body)
-                .map_err(|e| RegistryError::Manifest(format!("tag list of `{repo}` is not valid JSON: {e}")))?;
             out.extend(tags.tags.unwrap_or_default());
             match next {
                 Some(n) => url = n,
@@ -942,19 +1129,26 @@ fn accept_manifests() -> HeaderMap {
 
 fn basic_header(user: &str, pass: &str) -> HeaderValue {
     let enc = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-    let mut v = HeaderValue::from_str(&format!("Basic {enc}")).unwrap_or_else(|_| HeaderValue::from_static("Basic"));
+    let mut v = HeaderValue::from_str(&format!("Basic {enc}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("Basic"));
     v.set_sensitive(true);
     v
 }
 
 fn bearer_header(token: &str) -> HeaderValue {
-    let mut v = HeaderValue::from_str(&format!("Bearer {token}")).unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
+    let mut v = HeaderValue::from_str(&format!("Bearer {token}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
     v.set_sensitive(true);
     v
 }
 
 fn challenges_of(headers: &HeaderMap) -> Vec<Challenge> {
-    parse_challenges(headers.get_all(WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok()))
+    parse_challenges(
+        headers
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -1005,14 +1199,28 @@ fn transport_error(url: &Url, e: &reqwest::Error) -> RegistryError {
 }
 
 fn log_rate_limit(url: &Url, headers: &HeaderMap) {
-    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let get = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     if let Some(remaining) = get("ratelimit-remaining") {
         let limit = get("ratelimit-limit").unwrap_or_default();
-        let left: Option<u64> = remaining.split(';').next().and_then(|n| n.trim().parse().ok());
+        let left: Option<u64> = remaining
+            .split(';')
+            .next()
+            .and_then(|n| n.trim().parse().ok());
         if left.is_some_and(|n| n < 10) {
-            warn!(host = url.host_str().unwrap_or(""), remaining, limit, "pull rate limit nearly used up");
+            warn!(
+                host = url.host_str().unwrap_or(""),
+                remaining, limit, "pull rate limit nearly used up"
+            );
         } else {
-            debug!(host = url.host_str().unwrap_or(""), remaining, limit, "pull rate limit");
+            debug!(
+                host = url.host_str().unwrap_or(""),
+                remaining, limit, "pull rate limit"
+            );
         }
     }
 }

@@ -85,7 +85,9 @@ pub fn convert_image(
                     config: image.config.media_type.clone(),
                 });
             }
-            if image.config.media_type != mt::OCI_CONFIG && image.config.media_type != mt::DOCKER_CONFIG {
+            if image.config.media_type != mt::OCI_CONFIG
+                && image.config.media_type != mt::DOCKER_CONFIG
+            {
                 return Err(ConvertError::Config {
                     digest,
                     config: image.config.media_type.clone(),
@@ -95,7 +97,9 @@ pub fn convert_image(
             (mt::DOCKER_CONFIG, layer_to_docker)
         }
         _ => {
-            if image.config.media_type != mt::OCI_CONFIG && image.config.media_type != mt::DOCKER_CONFIG {
+            if image.config.media_type != mt::OCI_CONFIG
+                && image.config.media_type != mt::DOCKER_CONFIG
+            {
                 return Err(ConvertError::Config {
                     digest,
                     config: image.config.media_type.clone(),
@@ -134,7 +138,11 @@ pub struct IndexEntry<'a> {
 /// Rebuild an index over `entries` as `to`. Unchanged kind keeps the original document's other
 /// fields (annotations, `schemaVersion`, ...) and each entry's platform and annotations; a kind
 /// change writes a plain document, without annotations when the target is Docker.
-pub fn rebuild_index(original: &RawManifest, entries: &[IndexEntry<'_>], to: Kind) -> Result<RawManifest, String> {
+pub fn rebuild_index(
+    original: &RawManifest,
+    entries: &[IndexEntry<'_>],
+    to: Kind,
+) -> Result<RawManifest, String> {
     let same_kind = original.kind() == Some(to);
     let mut doc = if same_kind {
         original.json()?
@@ -193,7 +201,8 @@ mod tests {
             "layers": [{"mediaType": layer_type, "digest": D2, "size": 20, "annotations": {"a": "b"}}],
             "annotations": {"org.opencontainers.image.created": "now"}
         });
-        RawManifest::from_bytes(Bytes::from(serde_json::to_vec(&doc).expect("json")), None).expect("manifest")
+        RawManifest::from_bytes(Bytes::from(serde_json::to_vec(&doc).expect("json")), None)
+            .expect("manifest")
     }
 
     fn image_of(raw: &RawManifest) -> ImageManifest {
@@ -222,13 +231,18 @@ mod tests {
         let back = convert_image(&out, &image_of(&out), Kind::OciManifest)
             .expect("convert")
             .expect("changed");
-        assert_eq!(back.json().expect("json")["layers"][0]["mediaType"], mt::OCI_LAYER_GZIP);
+        assert_eq!(
+            back.json().expect("json")["layers"][0]["mediaType"],
+            mt::OCI_LAYER_GZIP
+        );
     }
 
     #[test]
     fn same_kind_is_untouched() {
         let raw = oci_image(mt::OCI_LAYER_GZIP);
-        assert!(convert_image(&raw, &image_of(&raw), Kind::OciManifest).expect("ok").is_none());
+        assert!(convert_image(&raw, &image_of(&raw), Kind::OciManifest)
+            .expect("ok")
+            .is_none());
     }
 
     #[test]
@@ -246,7 +260,9 @@ mod tests {
             "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": D2, "size": 20}],
             "subject": {"mediaType": mt::OCI_MANIFEST, "digest": D3, "size": 5}
         });
-        let raw = RawManifest::from_bytes(Bytes::from(serde_json::to_vec(&doc).expect("json")), None).expect("m");
+        let raw =
+            RawManifest::from_bytes(Bytes::from(serde_json::to_vec(&doc).expect("json")), None)
+                .expect("m");
         assert!(matches!(
             convert_image(&raw, &image_of(&raw), Kind::DockerManifest),
             Err(ConvertError::Artifact { .. })
@@ -262,11 +278,24 @@ mod tests {
             "manifests": [{"mediaType": mt::OCI_MANIFEST, "digest": child.digest.as_str(), "size": child.bytes.len(),
                            "platform": {"os": "linux", "architecture": "amd64"}, "annotations": {"k": "v"}}]
         });
-        let raw = RawManifest::from_bytes(Bytes::from(serde_json::to_vec(&index).expect("json")), None).expect("m");
-        let Parsed::Index(idx) = raw.parse().expect("parse") else { panic!("index") };
-        let converted = convert_image(&child, &image_of(&child), Kind::DockerManifest).expect("ok").expect("changed");
-        let out = rebuild_index(&raw, &[IndexEntry { original: &idx.manifests[0], manifest: &converted }], Kind::DockerList)
-            .expect("rebuild");
+        let raw =
+            RawManifest::from_bytes(Bytes::from(serde_json::to_vec(&index).expect("json")), None)
+                .expect("m");
+        let Parsed::Index(idx) = raw.parse().expect("parse") else {
+            panic!("index")
+        };
+        let converted = convert_image(&child, &image_of(&child), Kind::DockerManifest)
+            .expect("ok")
+            .expect("changed");
+        let out = rebuild_index(
+            &raw,
+            &[IndexEntry {
+                original: &idx.manifests[0],
+                manifest: &converted,
+            }],
+            Kind::DockerList,
+        )
+        .expect("rebuild");
         let v = out.json().expect("json");
         assert_eq!(v["mediaType"], mt::DOCKER_LIST);
         assert!(v.get("annotations").is_none());
@@ -275,8 +304,15 @@ mod tests {
         assert_eq!(v["manifests"][0]["platform"]["architecture"], "amd64");
         assert!(v["manifests"][0].get("annotations").is_none());
         // Same kind keeps the document's annotations.
-        let same = rebuild_index(&raw, &[IndexEntry { original: &idx.manifests[0], manifest: &child }], Kind::OciIndex)
-            .expect("rebuild");
+        let same = rebuild_index(
+            &raw,
+            &[IndexEntry {
+                original: &idx.manifests[0],
+                manifest: &child,
+            }],
+            Kind::OciIndex,
+        )
+        .expect("rebuild");
         assert_eq!(same.json().expect("json")["annotations"]["x"], "y");
     }
 }

@@ -15,7 +15,8 @@ pub mod media_type {
     pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
     pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
-    pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+    pub const DOCKER_SCHEMA1_SIGNED: &str =
+        "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
     pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
     pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
@@ -25,11 +26,13 @@ pub mod media_type {
     pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
     pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
     pub const OCI_FOREIGN: &str = "application/vnd.oci.image.layer.nondistributable.v1.tar";
-    pub const OCI_FOREIGN_GZIP: &str = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+    pub const OCI_FOREIGN_GZIP: &str =
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
     pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
     pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
     pub const DOCKER_FOREIGN: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar";
-    pub const DOCKER_FOREIGN_GZIP: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+    pub const DOCKER_FOREIGN_GZIP: &str =
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 
     /// The `Accept` header for manifest GET and HEAD: all four current types.
     pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -242,7 +245,9 @@ impl Descriptor {
 
     /// A layer that registries must not store (`urls` set or a non-distributable type).
     pub fn is_foreign(&self) -> bool {
-        !self.urls.is_empty() || self.media_type.contains("foreign") || self.media_type.contains("nondistributable")
+        !self.urls.is_empty()
+            || self.media_type.contains("foreign")
+            || self.media_type.contains("nondistributable")
     }
 }
 
@@ -261,8 +266,9 @@ pub struct Index {
     pub manifests: Vec<Descriptor>,
 }
 
-/// Either kind, parsed.
+/// Either kind, parsed. Short-lived, so the size difference between the variants is harmless.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed {
     Image(ImageManifest),
     Index(Index),
@@ -288,9 +294,13 @@ impl RawManifest {
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Parsed::Index(Index { manifests }))
         } else {
-            let config = Descriptor::parse(json.get("config").ok_or("the manifest has no `config`")?)?;
+            let config =
+                Descriptor::parse(json.get("config").ok_or("the manifest has no `config`")?)?;
             let layers = match json.get("layers") {
-                Some(Value::Array(a)) => a.iter().map(Descriptor::parse).collect::<Result<Vec<_>, _>>()?,
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(Descriptor::parse)
+                    .collect::<Result<Vec<_>, _>>()?,
                 Some(Value::Null) | None => Vec::new(),
                 Some(_) => return Err("the manifest's `layers` is not a list".into()),
             };
@@ -324,8 +334,11 @@ mod tests {
         )
         .expect("parse");
         assert_eq!(m.media_type, media_type::DOCKER_MANIFEST);
-        let err = RawManifest::from_bytes(Bytes::from_static(br#"{"schemaVersion":1,"fsLayers":[]}"#), None)
-            .expect_err("schema 1");
+        let err = RawManifest::from_bytes(
+            Bytes::from_static(br#"{"schemaVersion":1,"fsLayers":[]}"#),
+            None,
+        )
+        .expect_err("schema 1");
         assert!(err.contains("schema 1"), "{err}");
     }
 

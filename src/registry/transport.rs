@@ -37,7 +37,10 @@ impl Transport {
         let mut secure = builder();
         for path in &opts.ca_certs {
             let pem = std::fs::read(path).map_err(|e| {
-                RegistryError::Config(format!("cannot read CA certificate `{}`: {e}", path.display()))
+                RegistryError::Config(format!(
+                    "cannot read CA certificate `{}`: {e}",
+                    path.display()
+                ))
             })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                 RegistryError::Config(format!(
@@ -140,14 +143,18 @@ mod tests {
             insecure: vec!["127.0.0.1:5000".into(), "harbor.local".into()],
             ..Default::default()
         };
-        opts.endpoints.insert("docker.io".into(), "mirror.example:5000".into());
+        opts.endpoints
+            .insert("docker.io".into(), "mirror.example:5000".into());
         let t = Transport::new(opts).expect("transport");
         assert!(t.is_insecure("127.0.0.1:5000"));
         assert!(!t.is_insecure("127.0.0.1:5001"));
         assert!(t.is_insecure("harbor.local:8443"));
         assert!(t.is_insecure("harbor.local"));
         assert!(!t.is_insecure("ghcr.io"));
-        assert_eq!(t.endpoint("docker.io", "registry-1.docker.io"), "mirror.example:5000");
+        assert_eq!(
+            t.endpoint("docker.io", "registry-1.docker.io"),
+            "mirror.example:5000"
+        );
         assert_eq!(t.endpoint("ghcr.io", "ghcr.io"), "ghcr.io");
     }
 
@@ -158,6 +165,10 @@ mod tests {
             ..Default::default()
         };
         let err = Transport::new(opts).expect_err("missing file");
-        assert!(err.to_string().starts_with("cannot read CA certificate `/nonexistent/ca.pem`"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("cannot read CA certificate `/nonexistent/ca.pem`"),
+            "{err}"
+        );
     }
 }

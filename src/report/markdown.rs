@@ -22,7 +22,11 @@ pub fn cell(s: &str) -> String {
 
 fn short(d: &Option<String>) -> String {
     d.as_deref()
-        .map(|d| d.strip_prefix("sha256:").map(|h| format!("sha256:{}", &h[..h.len().min(12)])).unwrap_or_else(|| d.to_string()))
+        .map(|d| {
+            d.strip_prefix("sha256:")
+                .map(|h| format!("sha256:{}", &h[..h.len().min(12)]))
+                .unwrap_or_else(|| d.to_string())
+        })
         .unwrap_or_else(|| "-".into())
 }
 
@@ -65,7 +69,11 @@ pub fn render(report: &RunReport, title: &str) -> String {
             i.duration_ms as f64 / 1000.0
         ));
     }
-    let failed: Vec<_> = report.images.iter().filter(|i| i.status == Status::Failed).collect();
+    let failed: Vec<_> = report
+        .images
+        .iter()
+        .filter(|i| i.status == Status::Failed)
+        .collect();
     if !failed.is_empty() {
         out.push_str("\n### Failures\n\n");
         for i in failed {
@@ -94,7 +102,12 @@ mod tests {
         ok.bytes = 2048;
         let mut bad = ImageReport::new("x|y", "t");
         bad.error = Some("boom <b>@team</b>".into());
-        let r = RunReport::new(SystemTime::UNIX_EPOCH, Duration::from_secs(2), false, vec![ok, bad]);
+        let r = RunReport::new(
+            SystemTime::UNIX_EPOCH,
+            Duration::from_secs(2),
+            false,
+            vec![ok, bad],
+        );
         let md = render(&r, "copy");
         assert!(md.contains("| ✅ copied | `docker.io/library/nginx:1.27` | `r/ns/nginx:1.27` | `sha256:aaaaaaaaaaaa` | linux/amd64 | 2.0 KiB | 0.0s |"), "{md}");
         assert!(md.contains("`x\\|y`"));

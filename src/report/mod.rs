@@ -97,7 +97,12 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    pub fn new(started: SystemTime, elapsed: Duration, dry_run: bool, images: Vec<ImageReport>) -> RunReport {
+    pub fn new(
+        started: SystemTime,
+        elapsed: Duration,
+        dry_run: bool,
+        images: Vec<ImageReport>,
+    ) -> RunReport {
         let mut summary = Summary {
             total: images.len() as u64,
             ..Summary::default()
@@ -159,10 +164,19 @@ mod tests {
         let mut a = ImageReport::new("docker.io/library/nginx:1.27", "r/ns/nginx:1.27");
         a.status = Status::Copied;
         a.bytes = 100;
-        a.blobs = BlobCounts { copied: 2, skipped: 1, mounted: 1 };
+        a.blobs = BlobCounts {
+            copied: 2,
+            skipped: 1,
+            mounted: 1,
+        };
         let mut b = ImageReport::new("x", "y");
         b.error = Some("boom".into());
-        let r = RunReport::new(SystemTime::UNIX_EPOCH, Duration::from_millis(1500), false, vec![a, b]);
+        let r = RunReport::new(
+            SystemTime::UNIX_EPOCH,
+            Duration::from_millis(1500),
+            false,
+            vec![a, b],
+        );
         assert_eq!(r.exit_code(), 1);
         let v: serde_json::Value = serde_json::from_str(&r.to_json()).expect("json");
         assert_eq!(v["version"], 1);
@@ -174,7 +188,20 @@ mod tests {
                                "blobs_copied":2,"blobs_skipped":1,"blobs_mounted":1})
         );
         let img = &v["images"][0];
-        for key in ["source", "target", "status", "source_digest", "digest", "platforms", "converted", "dropped", "bytes", "blobs", "duration_ms", "error"] {
+        for key in [
+            "source",
+            "target",
+            "status",
+            "source_digest",
+            "digest",
+            "platforms",
+            "converted",
+            "dropped",
+            "bytes",
+            "blobs",
+            "duration_ms",
+            "error",
+        ] {
             assert!(img.get(key).is_some(), "missing {key}");
         }
         assert_eq!(img["status"], "copied");

@@ -1,2 +1,3 @@
+#![allow(clippy::unwrap_used)]
 mod support;
 mod support_smoke;
