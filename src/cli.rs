@@ -94,8 +94,8 @@ pub struct CopyArgs {
     /// Reach REGISTRY at another address (a mirror or pull-through cache); names are unchanged
     #[arg(long, value_name = "REGISTRY=HOST[:PORT]", env = crate::env::REGISTRY_ENDPOINTS, value_delimiter = ',')]
     pub endpoint: Vec<String>,
-    /// Upload blobs in chunks of this many bytes instead of one streamed request
-    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1024..))]
+    /// Upload blobs in chunks of this size (e.g. `4MiB`, `512KiB`, bytes) instead of one streamed request
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub chunk_size: Option<u64>,
     /// Write the machine-readable JSON report here
     #[arg(long, value_name = "FILE")]
@@ -123,4 +123,48 @@ pub struct LogArgs {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// A byte size: a number with an optional `K`/`KiB`/`M`/`MiB`/`G`/`GiB` (binary) suffix, at least 1 KiB.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size; write e.g. `4MiB`, `512KiB` or `1048576`"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit `{other}`; use KiB, MiB or GiB")),
+    };
+    let bytes = n.checked_mul(factor).ok_or_else(|| format!("`{text}` is too large"))?;
+    if bytes < 1024 {
+        return Err(format!("`{text}` is too small; chunks are at least 1KiB"));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert!(parse_size("12").unwrap_err().contains("too small"));
+        assert!(parse_size("4 parsecs").unwrap_err().contains("unknown size unit"));
+        assert!(parse_size("MiB").unwrap_err().contains("not a size"));
+    }
 }

@@ -158,7 +158,9 @@ impl BlobJob<'_> {
                     self.dst.blob_upload_cancel(self.dst_repo, &loc).await;
                     let refused_stream = chunked.is_none()
                         && desc.size > SMALL_BLOB
-                        && matches!(e.status(), Some(400 | 405 | 411 | 413 | 416 | 501));
+                        && matches!(e.status(), Some(400 | 405 | 411 | 413 | 416 | 501))
+                        && !e.has_code("DIGEST_INVALID")
+                        && !e.has_code("SIZE_INVALID");
                     if refused_stream && lock(&self.ledger.chunked_only).insert(host.clone()) {
                         warn!(registry = %host, error = %e, "the registry refused a streamed upload; using chunked uploads");
                         continue;
@@ -354,10 +356,13 @@ fn failure(what: &str) -> std::io::Error {
 impl Stream for Verified {
     type Item = Result<Bytes, std::io::Error>;
 
+    /// The digest is checked as soon as the declared size has passed, before the last chunk is
+    /// handed on: an HTTP client sending a body of known length stops polling at that point,
+    /// so a check at the end of the stream would come too late to cut the upload.
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if this.hasher.is_none() {
-            // Finished, or failed: a failed stream never yields again.
+        if matches!(*lock(&this.verdict), Verdict::Size(_) | Verdict::Digest(_)) {
+            // A failed stream never yields again.
             return Poll::Ready(None);
         }
         match this.inner.as_mut().poll_next(cx) {
@@ -365,40 +370,43 @@ impl Stream for Verified {
             Poll::Ready(Some(Ok(chunk))) => {
                 this.seen += chunk.len() as u64;
                 if this.seen > this.size {
-                    this.hasher = None;
                     *lock(&this.verdict) = Verdict::Size(this.seen);
-                    return Poll::Ready(Some(Err(failure(
-                        "source blob is larger than its descriptor",
-                    ))));
+                    return Poll::Ready(Some(Err(failure("source blob is larger than its descriptor"))));
                 }
                 if let Some(h) = this.hasher.as_mut() {
                     h.update(&chunk);
+                }
+                if this.seen == this.size {
+                    if let Some(hasher) = this.hasher.take() {
+                        let actual = hasher.finish();
+                        if actual != this.expected {
+                            *lock(&this.verdict) = Verdict::Digest(actual);
+                            return Poll::Ready(Some(Err(failure("source blob digest mismatch"))));
+                        }
+                        *lock(&this.verdict) = Verdict::Ok;
+                    }
                 }
                 if let Some(p) = &this.progress {
                     p.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                 }
                 Poll::Ready(Some(Ok(chunk)))
             }
-            Poll::Ready(Some(Err(e))) => {
-                this.hasher = None;
-                Poll::Ready(Some(Err(std::io::Error::other(e))))
-            }
+            // Verdict stays pending: the source connection broke, a temporary failure.
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(std::io::Error::other(e)))),
             Poll::Ready(None) => {
-                let Some(hasher) = this.hasher.take() else {
-                    return Poll::Ready(None);
-                };
                 if this.seen != this.size {
                     *lock(&this.verdict) = Verdict::Size(this.seen);
-                    return Poll::Ready(Some(Err(failure(
-                        "source blob is shorter than its descriptor",
-                    ))));
+                    return Poll::Ready(Some(Err(failure("source blob is shorter than its descriptor"))));
                 }
-                let actual = hasher.finish();
-                if actual != this.expected {
-                    *lock(&this.verdict) = Verdict::Digest(actual);
-                    return Poll::Ready(Some(Err(failure("source blob digest mismatch"))));
+                if let Some(hasher) = this.hasher.take() {
+                    // A zero-length blob: nothing passed through.
+                    let actual = hasher.finish();
+                    if actual != this.expected {
+                        *lock(&this.verdict) = Verdict::Digest(actual);
+                        return Poll::Ready(Some(Err(failure("source blob digest mismatch"))));
+                    }
+                    *lock(&this.verdict) = Verdict::Ok;
                 }
-                *lock(&this.verdict) = Verdict::Ok;
                 Poll::Ready(None)
             }
         }
@@ -459,7 +467,8 @@ mod tests {
 
         let (out, v) = drain(vec![b"hello ", b"WORLD"], d.clone(), 11).await;
         assert!(matches!(v, Verdict::Digest(_)));
-        assert!(out.last().is_some_and(Result::is_err));
+        assert_eq!(out.len(), 2, "the last chunk is replaced by the error: {out:?}");
+        assert!(out[1].is_err());
 
         let (_, v) = drain(vec![b"hello"], d.clone(), 11).await;
         assert_eq!(v, Verdict::Size(5));

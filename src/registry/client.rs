@@ -228,7 +228,9 @@ impl RegistryClient {
 
     /// `GET /v2/`: learn the scheme (HTTPS, or HTTP for insecure hosts) and the challenge.
     async fn ping(&self) -> Result<Url, RegistryError> {
-        let schemes: &[&str] = if self.insecure {
+        // Like docker, a loopback registry may speak plain HTTP; HTTPS is tried first and keeps
+        // its certificate checks.
+        let schemes: &[&str] = if self.insecure || is_loopback(&self.host) {
             &["https", "http"]
         } else {
             &["https"]
@@ -1259,6 +1261,18 @@ fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+/// `localhost`, `127.0.0.0/8` or `[::1]`, with or without a port.
+pub fn is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1276,5 +1290,15 @@ mod tests {
     fn sensitive_headers() {
         assert!(basic_header("u", "p").is_sensitive());
         assert!(bearer_header("t").is_sensitive());
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for h in ["localhost", "localhost:5000", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000"] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in ["registry.local:5000", "10.0.0.1:5000", "localhost.example.com", "ghcr.io"] {
+            assert!(!is_loopback(h), "{h}");
+        }
     }
 }

@@ -115,7 +115,7 @@ pub enum RegistryError {
     ManifestUnknown { reference: String },
     #[error("repository `{reference}` not found")]
     NameUnknown { reference: String },
-    #[error("{what} has digest `{actual}`, expected `{expected}`")]
+    #[error("{what} failed verification: its content has digest `{actual}`, expected `{expected}`")]
     DigestMismatch {
         what: String,
         expected: Digest,
@@ -146,6 +146,11 @@ impl RegistryError {
             }
             _ => false,
         }
+    }
+
+    /// True when the registry answered with this error code in its error envelope.
+    pub fn has_code(&self, code: &str) -> bool {
+        matches!(self, RegistryError::Status(s) if s.has_code(code))
     }
 
     /// The HTTP status, when the registry answered.
@@ -182,6 +187,9 @@ impl RegistryError {
             ),
             RegistryError::Denied { .. } => Some(
                 "the credentials lack the right to do this: push needs write access to the target repository".into(),
+            ),
+            RegistryError::DigestMismatch { .. } | RegistryError::SizeMismatch { .. } => Some(
+                "the source served different bytes than its manifest names (after retries); nothing was tagged, run again later or report it to the source registry".into(),
             ),
             RegistryError::ManifestUnknown { .. } => {
                 Some("check the tag: the registry has no manifest by that name".into())
