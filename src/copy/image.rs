@@ -98,29 +98,31 @@ impl Engine {
             .await?;
         let (src_repo, dst_repo) = (source.repository(), target.repository());
 
-        // 1. HEAD the source (free against Docker Hub's pull limit).
-        let head = src
-            .manifest_head(src_repo, &manifest_ref(source))
-            .await?
-            .ok_or_else(|| RegistryError::ManifestUnknown {
-                reference: source.to_string(),
-            })?;
-        if let (Some(pinned), Some(_)) = (source.digest(), source.tag()) {
-            // A tag pinned by digest: the tag must still point there.
-            let tagged = src
-                .manifest_head(src_repo, source.tag().unwrap_or("latest"))
-                .await?;
-            if let Some(t) = tagged.filter(|t| &t.digest != pinned) {
-                return Err(CopyError::PinnedDigest {
-                    reference: source
-                        .without_tag_or_digest()
-                        .with_tag(source.tag().unwrap_or("latest"))
-                        .to_string(),
-                    pinned: pinned.clone(),
-                    actual: t.digest,
-                });
-            }
-        }
+        // 1. HEAD the source (free against Docker Hub's pull limit). A tag pinned by digest
+        //    must still point there.
+        let unknown = || RegistryError::ManifestUnknown {
+            reference: source.to_string(),
+        };
+        let head = match (source.tag(), source.digest()) {
+            (Some(tag), Some(pinned)) => match src.manifest_head(src_repo, tag).await? {
+                Some(t) if &t.digest != pinned => {
+                    return Err(CopyError::PinnedDigest {
+                        reference: source.without_tag_or_digest().with_tag(tag).to_string(),
+                        pinned: pinned.clone(),
+                        actual: t.digest,
+                    });
+                }
+                Some(t) => t,
+                None => src
+                    .manifest_head(src_repo, pinned.as_str())
+                    .await?
+                    .ok_or_else(unknown)?,
+            },
+            _ => src
+                .manifest_head(src_repo, &manifest_ref(source))
+                .await?
+                .ok_or_else(unknown)?,
+        };
         report.source_digest = Some(head.digest.to_string());
 
         // 2. HEAD the target and stop when it already holds the source unchanged.

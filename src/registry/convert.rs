@@ -25,8 +25,11 @@ pub enum ConvertError {
 impl ConvertError {
     pub fn hint(&self) -> &'static str {
         match self {
-            ConvertError::Layer { .. } | ConvertError::Artifact { .. } => {
-                "use `--format oci` or `--format preserve` to copy it unconverted"
+            ConvertError::Layer { .. } => {
+                "copy it unconverted with `--format oci` or `--format preserve`, or pick a tag built with gzip layers"
+            }
+            ConvertError::Artifact { .. } => {
+                "copy it unconverted with `--format oci` or `--format preserve`"
             }
             ConvertError::Config { .. } => "use `--format preserve` to copy it unconverted",
         }

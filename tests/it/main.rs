@@ -1,3 +1,5 @@
 #![allow(clippy::unwrap_used)]
 mod support;
 mod support_smoke;
+mod copy_anonymous;
+mod copy_errors;
