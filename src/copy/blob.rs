@@ -93,6 +93,8 @@ pub struct BlobJob<'a> {
     pub retries: u32,
     /// Bytes moved so far, for progress display.
     pub progress: Option<Arc<AtomicU64>>,
+    /// A small blob already read (and verified) while planning, sent without a second read.
+    pub prefetched: Option<&'a (Digest, Bytes)>,
 }
 
 impl BlobJob<'_> {
@@ -303,14 +305,14 @@ impl BlobJob<'_> {
 
     /// Read a small blob whole (verified), then one monolithic `PUT ?digest=` with the body.
     async fn upload_small(&self, desc: &Descriptor, loc: &Url) -> Result<(), RegistryError> {
-        let bytes = self
-            .src
-            .blob_get_small(
-                self.src_repo,
-                &desc.digest,
-                SMALL_BLOB.max(desc.size) as usize,
-            )
-            .await?;
+        let bytes = match self.prefetched {
+            Some((digest, bytes)) if digest == &desc.digest => bytes.clone(),
+            _ => {
+                self.src
+                    .blob_get_small(self.src_repo, &desc.digest, SMALL_BLOB.max(desc.size) as usize)
+                    .await?
+            }
+        };
         if bytes.len() as u64 != desc.size {
             return Err(RegistryError::SizeMismatch {
                 what: self.what(&desc.digest),

@@ -3,7 +3,7 @@
 //! digest and the tagged manifest last. A target that refuses the manifest's kind gets it again
 //! without attestations, then as Docker v2s2. Failures become data in the [`ImageReport`].
 
-use crate::copy::blob::{BlobJob, BlobOutcome};
+use crate::copy::blob::{BlobJob, BlobOutcome, SMALL_BLOB};
 use crate::copy::plan::{self, Fallback, PlanError, PushPlan, SourceTree};
 use crate::copy::{CopyOptions, Engine, Platforms};
 use crate::reference::Reference;
@@ -163,6 +163,7 @@ impl Engine {
             chunk_size: opts.chunk_size,
             retries: self.retries,
             progress: None,
+            prefetched: tree.config.as_ref(),
         };
         loop {
             self.copy_blobs(&job, &plan, report).await?;
@@ -271,6 +272,7 @@ impl Engine {
             top,
             children: HashMap::new(),
             config_platform: None,
+            config: None,
         };
         match tree
             .top
@@ -287,17 +289,15 @@ impl Engine {
                 tree.children = fetched.into_iter().map(|m| (m.digest.clone(), m)).collect();
             }
             Parsed::Image(img) => {
-                if matches!(opts.platforms, Platforms::Only(_))
-                    && img.artifact_type.is_none()
-                    && img.config.size <= 8 * 1024 * 1024
-                {
+                if img.artifact_type.is_none() && img.config.size <= SMALL_BLOB {
                     let config = src
-                        .blob_get_small(repo, &img.config.digest, 8 * 1024 * 1024)
+                        .blob_get_small(repo, &img.config.digest, SMALL_BLOB as usize)
                         .await?;
                     tree.config_platform = serde_json::from_slice::<serde_json::Value>(&config)
                         .ok()
                         .as_ref()
                         .and_then(Platform::from_descriptor_json);
+                    tree.config = Some((img.config.digest.clone(), config));
                 }
             }
         }

@@ -3,6 +3,7 @@
 //! and in which order to push manifests (children by digest, the tagged manifest last).
 
 use crate::copy::{Format, Platforms};
+use bytes::Bytes;
 use crate::registry::convert::{convert_image, rebuild_index, ConvertError, IndexEntry};
 use crate::registry::digest::Digest;
 use crate::registry::manifest::{Descriptor, Kind, Parsed, RawManifest};
@@ -26,8 +27,6 @@ pub enum PlanError {
         requested: String,
         available: String,
     },
-    #[error("the source is a single-platform image for `{actual}`, not {requested}")]
-    WrongPlatform { requested: String, actual: String },
     #[error("{0}")]
     Manifest(String),
 }
@@ -40,9 +39,6 @@ impl PlanError {
                 "choose one of them with `--platform`, e.g. `--platform {}`, or copy them all with `--all-platforms`",
                 available.split(", ").next().unwrap_or("linux/amd64")
             )),
-            PlanError::WrongPlatform { actual, .. } => Some(format!(
-                "use `--platform {actual}` or `--all-platforms` to copy it anyway"
-            )),
             PlanError::Manifest(_) => None,
         }
     }
@@ -54,6 +50,9 @@ pub struct SourceTree {
     pub children: HashMap<Digest, RawManifest>,
     /// For a single image: the platform its config declares, when known.
     pub config_platform: Option<Platform>,
+    /// For a single image: its config blob (verified), read once for the platform and reused
+    /// for the upload.
+    pub config: Option<(Digest, Bytes)>,
 }
 
 /// What to write, in order.
@@ -235,14 +234,16 @@ pub fn build(
     if !top_kind.is_index() {
         if let (Platforms::Only(wanted), Some(actual)) = (platforms, &tree.config_platform) {
             if !wanted.iter().any(|w| w.matches(actual)) {
-                return Err(PlanError::WrongPlatform {
-                    requested: wanted
+                // Like skopeo and crane: a single-platform image is what the user named, so
+                // it is copied as it is; the mismatch is reported, not fatal.
+                warnings.push(format!(
+                    "the source is a single-platform image for `{actual}`, not {}; copied as it is",
+                    wanted
                         .iter()
                         .map(|p| format!("`{p}`"))
                         .collect::<Vec<_>>()
-                        .join(", "),
-                    actual: actual.to_string(),
-                });
+                        .join(", ")
+                ));
             }
         }
         let (top, blobs, converted) = image(&tree.top, format, fb)?;
@@ -452,6 +453,7 @@ mod tests {
             top,
             children,
             config_platform: None,
+            config: None,
         }
     }
 
@@ -571,13 +573,15 @@ mod tests {
             top: m,
             children: HashMap::new(),
             config_platform: Some(Platform::new("linux", "arm64", None)),
+            config: None,
         };
-        let err = build(&t, &only("linux/amd64"), Format::V2s2, Fallback::default())
-            .expect_err("mismatch");
+        let plan = build(&t, &only("linux/amd64"), Format::V2s2, Fallback::default())
+            .expect("copied as it is");
         assert_eq!(
-            err.to_string(),
-            "the source is a single-platform image for `linux/arm64`, not `linux/amd64`"
+            plan.warnings,
+            ["the source is a single-platform image for `linux/arm64`, not `linux/amd64`; copied as it is"]
         );
+        assert_eq!(plan.platforms, [Platform::new("linux", "arm64", None)]);
         assert!(build(&t, &Platforms::All, Format::V2s2, Fallback::default()).is_ok());
     }
 }

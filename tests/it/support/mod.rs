@@ -18,6 +18,7 @@
 
 mod client;
 mod image;
+mod proxy;
 mod registry;
 mod tls;
 mod token;
@@ -35,6 +36,7 @@ pub use image::{
     DOCKER_LAYER, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, INTOTO_LAYER, OCI_CONFIG, OCI_EMPTY,
     OCI_EMPTY_DIGEST, OCI_INDEX, OCI_LAYER, OCI_LAYER_ZSTD, OCI_MANIFEST,
 };
+pub use proxy::{Proxy, Refusal, Rule, Seen};
 pub use registry::{Auth, Registry, TOKEN_ISSUER, TOKEN_SERVICE};
 pub use token::{TokenRequest, REFRESH_TOKEN};
 

@@ -1,0 +1,176 @@
+//! A reverse proxy in front of a real registry that can refuse or delay chosen requests: how the
+//! tests stand in for registries in the field (SWR refusing OCI indexes, ACR refusing attestation
+//! manifests, Docker Hub's 429s) while the real registry still stores what gets through.
+//!
+//! Bodies are buffered (test images are small). The `Host` header is passed on unchanged so the
+//! registry's `Location` headers point back at the proxy.
+
+use std::net::TcpListener as StdTcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use axum::Router;
+
+/// One request the proxy saw, with the status the client got.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    pub content_type: Option<String>,
+    pub status: u16,
+}
+
+/// A canned answer that replaces the registry's.
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Refusal {
+    /// A registry error envelope `{"errors":[{"code":…,"message":…}]}`.
+    pub fn error(status: u16, code: &str, message: &str) -> Refusal {
+        Refusal {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: serde_json::json!({"errors": [{"code": code, "message": message}]}).to_string(),
+        }
+    }
+}
+
+/// Decides, per request (method, path and query, headers, body), whether to answer instead of the
+/// registry. Called once per request, in arrival order.
+pub type Rule = Box<dyn Fn(&Method, &str, &HeaderMap, &[u8]) -> Option<Refusal> + Send + Sync>;
+
+struct ProxyState {
+    upstream: String,
+    client: reqwest::Client,
+    rule: Rule,
+    seen: Mutex<Vec<Seen>>,
+}
+
+pub struct Proxy {
+    runtime: Option<tokio::runtime::Runtime>,
+    port: u16,
+    state: Arc<ProxyState>,
+}
+
+impl Proxy {
+    /// Proxies to `upstream` (e.g. `http://127.0.0.1:5000`, no trailing slash).
+    pub fn start(upstream: &str, rule: Rule) -> Proxy {
+        let state = Arc::new(ProxyState {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("proxy client"),
+            rule,
+            seen: Mutex::new(Vec::new()),
+        });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("proxy")
+            .enable_all()
+            .build()
+            .expect("proxy runtime");
+        let listener = StdTcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        listener.set_nonblocking(true).expect("non-blocking proxy");
+        let port = listener.local_addr().expect("proxy addr").port();
+        let app = Router::new().fallback(forward).with_state(state.clone());
+        runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio proxy");
+            axum::serve(listener, app).await.expect("proxy");
+        });
+        Proxy {
+            runtime: Some(runtime),
+            port,
+            state,
+        }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn reference(&self, repo: &str, tag: &str) -> String {
+        format!("{}/{repo}:{tag}", self.host())
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.seen.lock().expect("seen").clone()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_millis(100));
+        }
+    }
+}
+
+async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = to_bytes(body, usize::MAX).await.expect("request body");
+    let uri = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let content_type = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let record = |status: u16| Seen {
+        method: parts.method.to_string(),
+        uri: uri.clone(),
+        content_type: content_type.clone(),
+        status,
+    };
+    if let Some(r) = (state.rule)(&parts.method, &uri, &parts.headers, &body) {
+        state.seen.lock().expect("seen").push(record(r.status));
+        let mut resp = Response::new(Body::from(r.body));
+        *resp.status_mut() = StatusCode::from_u16(r.status).expect("status");
+        for (k, v) in r.headers {
+            resp.headers_mut().insert(
+                HeaderName::try_from(k).expect("header name"),
+                HeaderValue::try_from(v).expect("header value"),
+            );
+        }
+        return resp;
+    }
+    let mut out = state
+        .client
+        .request(parts.method.clone(), format!("{}{uri}", state.upstream));
+    for (k, v) in &parts.headers {
+        if k != "content-length" && k != "transfer-encoding" && k != "connection" {
+            out = out.header(k, v);
+        }
+    }
+    let upstream = out.body(body).send().await.expect("upstream registry");
+    let status = upstream.status();
+    state.seen.lock().expect("seen").push(record(status.as_u16()));
+    let headers = upstream.headers().clone();
+    let bytes = upstream.bytes().await.expect("upstream body");
+    let mut resp = Response::new(Body::from(bytes));
+    *resp.status_mut() = status;
+    for (k, v) in &headers {
+        if k != "content-length" && k != "transfer-encoding" && k != "connection" {
+            resp.headers_mut().append(k, v.clone());
+        }
+    }
+    if parts.method == Method::HEAD {
+        if let Some(len) = headers.get("content-length") {
+            resp.headers_mut().insert("content-length", len.clone());
+        }
+    }
+    resp
+}
