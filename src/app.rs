@@ -209,15 +209,30 @@ pub fn write_outputs(run: &RunReport, args: &CopyArgs, title: &str) -> Result<()
     }
     if run.images.len() > 1 || run.dry_run {
         let s = &run.summary;
-        let _ = writeln!(
-            out,
-            "{} images: {} copied, {} up to date, {} failed, {} moved",
-            s.total,
-            s.copied,
-            s.skipped,
-            s.failed,
-            human_bytes(s.bytes)
-        );
+        let line = if run.dry_run {
+            let planned = run
+                .images
+                .iter()
+                .filter(|i| i.status == Status::Planned)
+                .count();
+            format!(
+                "{} images: {planned} to copy, {} up to date, {} failed, {} to move (dry run: nothing written)",
+                s.total,
+                s.skipped,
+                s.failed,
+                human_bytes(s.bytes)
+            )
+        } else {
+            format!(
+                "{} images: {} copied, {} up to date, {} failed, {} moved",
+                s.total,
+                s.copied,
+                s.skipped,
+                s.failed,
+                human_bytes(s.bytes)
+            )
+        };
+        let _ = writeln!(out, "{line}");
     }
     if let Some(path) = &args.report_json {
         std::fs::write(path, run.to_json() + "\n").map_err(|e| {
@@ -306,6 +321,7 @@ fn init_logging(args: &LogArgs) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     let _ = match args.log_format {
         LogFormat::Json => builder.json().try_init(),

@@ -18,9 +18,9 @@ Examples:
     registry-mirror copy --dry-run --platform linux/amd64,linux/arm64 \\
       ghcr.io/owner/app:v1 harbor.example.com/library/app:v1
 
-  # a plain-HTTP registry on this machine
-  registry-mirror copy --insecure-registry 127.0.0.1:5000 \\
-      quay.io/prometheus/node-exporter:v1.8.0 127.0.0.1:5000/mirrors/node-exporter:v1.8.0";
+  # a plain-HTTP registry on the LAN (localhost/127.0.0.1 may speak HTTP without the flag)
+  registry-mirror copy --insecure-registry 192.168.1.10:5000 \\
+      quay.io/prometheus/node-exporter:v1.8.0 192.168.1.10:5000/mirrors/node-exporter:v1.8.0";
 
 /// Mirror container images between registries with a native Registry V2 / OCI engine.
 #[derive(Debug, Parser)]

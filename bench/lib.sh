@@ -1,0 +1,108 @@
+# Shared by the demo and the benchmarks: local registries and generated images.
+# Needs: docker-registry, skopeo (seeding only), python3, sha256sum, gzip.
+set -euo pipefail
+
+WORK="${WORK:-$(mktemp -d /tmp/registry-mirror.XXXXXX)}"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+install_missing() {
+  local need=()
+  command -v docker-registry >/dev/null || need+=(docker-registry)
+  command -v skopeo >/dev/null || need+=(skopeo)
+  [ -x /usr/bin/time ] || need+=(time)
+  if [ "${#need[@]}" -gt 0 ]; then
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_registry NAME -> prints HOST:PORT; storage under $WORK/NAME
+start_registry() {
+  local name=$1 port dir
+  port=$(free_port)
+  dir="$WORK/$name"
+  mkdir -p "$dir/data"
+  cat >"$dir/config.yml" <<YAML
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $dir/data}, delete: {enabled: true}}
+http: {addr: 127.0.0.1:$port}
+YAML
+  docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+  PIDS+=($!)
+  # Wait until it answers (up to 10 s).
+  if python3 - "$port" <<'PY'
+import sys, time, urllib.request
+for _ in range(100):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/v2/", timeout=0.5)
+        sys.exit(0)
+    except Exception:
+        time.sleep(0.1)
+sys.exit(1)
+PY
+  then
+    echo "127.0.0.1:$port"
+    return
+  fi
+  echo "registry $name did not start; see $dir/log" >&2
+  return 1
+}
+
+# seed_image HOST/REPO:TAG LAYER_MIB... : builds an OCI layout with random gzip-typed layers of
+# the given sizes (MiB, random bytes so nothing compresses) and pushes it as Docker v2s2 with skopeo.
+seed_image() {
+  local ref=$1; shift
+  local layout="$WORK/layout-$RANDOM"
+  python3 - "$layout" "$@" <<'PY'
+import hashlib, json, os, sys
+layout, sizes = sys.argv[1], [int(s) for s in sys.argv[2:]]
+blobs = os.path.join(layout, "blobs", "sha256")
+os.makedirs(blobs)
+def put_file(path_tmp):
+    h = hashlib.sha256()
+    with open(path_tmp, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    d = h.hexdigest()
+    os.rename(path_tmp, os.path.join(blobs, d))
+    return "sha256:" + d, os.path.getsize(os.path.join(blobs, d))
+def put(data):
+    tmp = os.path.join(layout, "tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    return put_file(tmp)
+layers = []
+for mib in sizes:
+    tmp = os.path.join(layout, "tmp")
+    with open(tmp, "wb") as f:
+        for _ in range(mib):
+            f.write(os.urandom(1 << 20))
+    d, n = put_file(tmp)
+    layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": n})
+config = json.dumps({"architecture": "amd64", "os": "linux",
+    "rootfs": {"type": "layers", "diff_ids": [l["digest"] for l in layers]},
+    "config": {}}).encode()
+cd, cn = put(config)
+manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cn},
+    "layers": layers}).encode()
+md, mn = put(manifest)
+json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "digest": md, "size": mn, "annotations": {"org.opencontainers.image.ref.name": "seed"}}]},
+    open(os.path.join(layout, "index.json"), "w"))
+open(os.path.join(layout, "oci-layout"), "w").write('{"imageLayoutVersion":"1.0.0"}')
+PY
+  skopeo copy -q --dest-tls-verify=false --format v2s2 "oci:$layout:seed" "docker://$ref" >/dev/null
+  rm -rf "$layout"
+}
