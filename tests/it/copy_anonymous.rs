@@ -45,6 +45,9 @@ fn docker_image_is_copied_byte_for_byte() {
         assert_eq!(dst.client().get_blob("mirror/app", &d), data, "{d}");
     }
     assert!(stdout.contains(&img.digest), "{stdout}");
+    let ua = format!("\"registry-mirror/{}\"", env!("CARGO_PKG_VERSION"));
+    let ours: Vec<String> = dst.log().lines().filter(|l| l.contains("\"PUT /v2/mirror/app/manifests/")).map(str::to_string).collect();
+    assert!(!ours.is_empty() && ours.iter().all(|l| l.ends_with(&ua)), "User-Agent: {ours:#?}");
 
     let s = &report["summary"];
     assert_eq!(s["total"], 1);

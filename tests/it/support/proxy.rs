@@ -22,6 +22,8 @@ pub struct Seen {
     /// Path and query.
     pub uri: String,
     pub content_type: Option<String>,
+    /// Whether the request carried an `Authorization` header.
+    pub authorization: bool,
     pub status: u16,
 }
 
@@ -133,6 +135,7 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
         method: parts.method.to_string(),
         uri: uri.clone(),
         content_type: content_type.clone(),
+        authorization: parts.headers.contains_key("authorization"),
         status,
     };
     if let Some(r) = (state.rule)(&parts.method, &uri, &parts.headers, &body) {

@@ -1,0 +1,88 @@
+//! Transport behaviour a real deployment meets: blob redirects to a CDN (credentials must not
+//! follow), and `--endpoint` pull-through mirrors.
+
+use crate::copy_anonymous::copy;
+use crate::support::{image, push_image, Format, Proxy, Refusal, Registry};
+use axum::http::Method;
+
+#[test]
+fn blob_redirects_to_another_host_carry_no_credentials() {
+    // The source needs a password; its blobs are served by a "CDN" on another port.
+    let src = Registry::basic("alice", "s3cret-pw");
+    let cdn = Registry::anonymous();
+    let img = image(Format::Docker, "linux", "amd64", None, &[2 << 20, 700], 300);
+    push_image(&src.client(), "app", Some("v1"), &img);
+    push_image(&cdn.client(), "app", None, &img);
+    let cdn_proxy = Proxy::start(&cdn.base_url(), Box::new(|_, _, _, _| None));
+    let cdn_host = cdn_proxy.host();
+    let hub = Proxy::start(
+        &src.base_url(),
+        Box::new(move |method, uri, _, _| {
+            (method == Method::GET && uri.contains("/blobs/sha256:")).then(|| Refusal {
+                status: 307,
+                headers: vec![(
+                    "location".into(),
+                    format!("http://{cdn_host}{uri}?X-Amz-Signature=secret-signature"),
+                )],
+                body: String::new(),
+            })
+        }),
+    );
+    let dst = Registry::anonymous();
+    let (code, stdout, stderr, report) = copy(
+        &hub.reference("app", "v1"),
+        &dst.reference("app", "v1"),
+        &["--src-creds", "alice:s3cret-pw", "-v"],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(dst.client().head_manifest("app", "v1"), Some(img.digest.clone()));
+    let cdn_gets: Vec<_> = cdn_proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "GET")
+        .collect();
+    assert_eq!(cdn_gets.len(), 3, "every blob came from the CDN: {cdn_gets:#?}");
+    assert!(
+        cdn_gets.iter().all(|s| !s.authorization),
+        "credentials followed a redirect: {cdn_gets:#?}"
+    );
+    assert!(hub.seen().iter().filter(|s| s.uri != "/v2/").all(|s| s.authorization));
+    let all = format!("{stdout}{stderr}{report}");
+    assert!(!all.contains("s3cret-pw"), "password leaked");
+    assert!(!all.contains("secret-signature"), "signed URL query leaked");
+}
+
+#[test]
+fn endpoint_reaches_a_registry_at_another_address_without_renaming() {
+    let mirror = Registry::anonymous();
+    let dst = Registry::anonymous();
+    let img = image(Format::Docker, "linux", "amd64", None, &[1000], 310);
+    push_image(&mirror.client(), "library/nginx", Some("1.27"), &img);
+
+    let (code, stdout, stderr, report) = copy(
+        "docker.io/library/nginx:1.27",
+        &dst.reference("mirrors/nginx", "1.27"),
+        &["--endpoint", &format!("docker.io={}", mirror.host())],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(
+        dst.client().head_manifest("mirrors/nginx", "1.27"),
+        Some(img.digest.clone())
+    );
+    assert_eq!(report["images"][0]["source"], "docker.io/library/nginx:1.27");
+
+    // The same through the environment variable (comma list).
+    let mut cli = crate::support::bin();
+    cli.args(["copy", "nginx:1.27"])
+        .arg(dst.reference("mirrors/nginx", "env"))
+        .env(
+            "REGISTRY_ENDPOINTS",
+            format!("quay.io=127.0.0.1:1,docker.io={}", mirror.host()),
+        );
+    let out = cli.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        dst.client().head_manifest("mirrors/nginx", "env"),
+        Some(img.digest)
+    );
+}
