@@ -140,7 +140,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "g" | "gb" | "gib" => 1 << 30,
         other => return Err(format!("unknown size unit `{other}`; use KiB, MiB or GiB")),
     };
-    let bytes = n.checked_mul(factor).ok_or_else(|| format!("`{text}` is too large"))?;
+    let bytes = n
+        .checked_mul(factor)
+        .ok_or_else(|| format!("`{text}` is too large"))?;
     if bytes < 1024 {
         return Err(format!("`{text}` is too small; chunks are at least 1KiB"));
     }
@@ -164,7 +166,9 @@ mod tests {
         assert_eq!(parse_size("1048576"), Ok(1 << 20));
         assert_eq!(parse_size("1G"), Ok(1 << 30));
         assert!(parse_size("12").unwrap_err().contains("too small"));
-        assert!(parse_size("4 parsecs").unwrap_err().contains("unknown size unit"));
+        assert!(parse_size("4 parsecs")
+            .unwrap_err()
+            .contains("unknown size unit"));
         assert!(parse_size("MiB").unwrap_err().contains("not a size"));
     }
 }

@@ -309,7 +309,11 @@ impl BlobJob<'_> {
             Some((digest, bytes)) if digest == &desc.digest => bytes.clone(),
             _ => {
                 self.src
-                    .blob_get_small(self.src_repo, &desc.digest, SMALL_BLOB.max(desc.size) as usize)
+                    .blob_get_small(
+                        self.src_repo,
+                        &desc.digest,
+                        SMALL_BLOB.max(desc.size) as usize,
+                    )
                     .await?
             }
         };
@@ -373,7 +377,9 @@ impl Stream for Verified {
                 this.seen += chunk.len() as u64;
                 if this.seen > this.size {
                     *lock(&this.verdict) = Verdict::Size(this.seen);
-                    return Poll::Ready(Some(Err(failure("source blob is larger than its descriptor"))));
+                    return Poll::Ready(Some(Err(failure(
+                        "source blob is larger than its descriptor",
+                    ))));
                 }
                 if let Some(h) = this.hasher.as_mut() {
                     h.update(&chunk);
@@ -398,7 +404,9 @@ impl Stream for Verified {
             Poll::Ready(None) => {
                 if this.seen != this.size {
                     *lock(&this.verdict) = Verdict::Size(this.seen);
-                    return Poll::Ready(Some(Err(failure("source blob is shorter than its descriptor"))));
+                    return Poll::Ready(Some(Err(failure(
+                        "source blob is shorter than its descriptor",
+                    ))));
                 }
                 if let Some(hasher) = this.hasher.take() {
                     // A zero-length blob: nothing passed through.
@@ -469,7 +477,11 @@ mod tests {
 
         let (out, v) = drain(vec![b"hello ", b"WORLD"], d.clone(), 11).await;
         assert!(matches!(v, Verdict::Digest(_)));
-        assert_eq!(out.len(), 2, "the last chunk is replaced by the error: {out:?}");
+        assert_eq!(
+            out.len(),
+            2,
+            "the last chunk is replaced by the error: {out:?}"
+        );
         assert!(out[1].is_err());
 
         let (_, v) = drain(vec![b"hello"], d.clone(), 11).await;

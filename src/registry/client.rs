@@ -1294,10 +1294,21 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for h in ["localhost", "localhost:5000", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000"] {
+        for h in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "[::1]:5000",
+        ] {
             assert!(is_loopback(h), "{h}");
         }
-        for h in ["registry.local:5000", "10.0.0.1:5000", "localhost.example.com", "ghcr.io"] {
+        for h in [
+            "registry.local:5000",
+            "10.0.0.1:5000",
+            "localhost.example.com",
+            "ghcr.io",
+        ] {
             assert!(!is_loopback(h), "{h}");
         }
     }

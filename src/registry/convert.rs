@@ -59,11 +59,18 @@ pub fn layer_to_oci(media_type: &str) -> Option<&'static str> {
     })
 }
 
-fn descriptor_json(media_type: &str, d: &Descriptor, keep_urls: bool) -> Value {
+/// A new descriptor in the key order of the target format's own types (Docker: mediaType, size,
+/// digest; OCI: mediaType, digest, size), so conversions give the bytes skopeo gives.
+fn descriptor_json(media_type: &str, d: &Descriptor, keep_urls: bool, to: Kind) -> Value {
     let mut o = Map::new();
     o.insert("mediaType".into(), json!(media_type));
-    o.insert("size".into(), json!(d.size));
-    o.insert("digest".into(), json!(d.digest.as_str()));
+    if to.is_oci() {
+        o.insert("digest".into(), json!(d.digest.as_str()));
+        o.insert("size".into(), json!(d.size));
+    } else {
+        o.insert("size".into(), json!(d.size));
+        o.insert("digest".into(), json!(d.digest.as_str()));
+    }
     if keep_urls && !d.urls.is_empty() {
         o.insert("urls".into(), json!(d.urls));
     }
@@ -120,13 +127,13 @@ pub fn convert_image(
                 digest: l.digest.to_string(),
                 media_type: l.media_type.clone(),
             })?;
-            Ok(descriptor_json(t, l, true))
+            Ok(descriptor_json(t, l, true, to))
         })
         .collect::<Result<Vec<_>, ConvertError>>()?;
     let out = json!({
         "schemaVersion": 2,
         "mediaType": to.media_type(),
-        "config": descriptor_json(config_type, &image.config, false),
+        "config": descriptor_json(config_type, &image.config, false, to),
         "layers": layers,
     });
     Ok(Some(RawManifest::from_json(&out, to.media_type())))
@@ -155,18 +162,31 @@ pub fn rebuild_index(
     let manifests: Vec<Value> = entries
         .iter()
         .map(|e| {
-            let mut o = if same_kind || to == Kind::OciIndex {
-                e.original.raw.as_object().cloned().unwrap_or_default()
+            let o = if same_kind {
+                let mut o = e.original.raw.as_object().cloned().unwrap_or_default();
+                o.insert("mediaType".into(), json!(e.manifest.media_type));
+                o.insert("size".into(), json!(e.manifest.bytes.len()));
+                o.insert("digest".into(), json!(e.manifest.digest.as_str()));
+                o
             } else {
+                // A new entry in the key order the target format's own types write (the
+                // bytes skopeo produces): Docker mediaType, size, digest; OCI mediaType,
+                // digest, size; then the platform.
                 let mut o = Map::new();
+                o.insert("mediaType".into(), json!(e.manifest.media_type));
+                if to.is_oci() {
+                    o.insert("digest".into(), json!(e.manifest.digest.as_str()));
+                    o.insert("size".into(), json!(e.manifest.bytes.len()));
+                } else {
+                    o.insert("size".into(), json!(e.manifest.bytes.len()));
+                    o.insert("digest".into(), json!(e.manifest.digest.as_str()));
+                }
                 if let Some(p) = e.original.raw.get("platform") {
-                    o.insert("platform".into(), p.clone());
+                    o.insert("platform".into(), docker_platform(p));
                 }
                 o
             };
-            o.insert("mediaType".into(), json!(e.manifest.media_type));
-            o.insert("size".into(), json!(e.manifest.bytes.len()));
-            o.insert("digest".into(), json!(e.manifest.digest.as_str()));
+            let mut o = o;
             if to == Kind::DockerList {
                 o.remove("annotations");
                 o.remove("artifactType");
@@ -184,6 +204,34 @@ pub fn rebuild_index(
         obj.insert("mediaType".into(), json!(to.media_type()));
     }
     Ok(RawManifest::from_json(&doc, to.media_type()))
+}
+
+/// A platform object with Docker's key order: architecture, os, os.version, os.features,
+/// variant, features, then anything else as it came.
+fn docker_platform(p: &Value) -> Value {
+    let Some(src) = p.as_object() else {
+        return p.clone();
+    };
+    const ORDER: [&str; 6] = [
+        "architecture",
+        "os",
+        "os.version",
+        "os.features",
+        "variant",
+        "features",
+    ];
+    let mut out = Map::new();
+    for k in ORDER {
+        if let Some(v) = src.get(k) {
+            out.insert(k.into(), v.clone());
+        }
+    }
+    for (k, v) in src {
+        if !ORDER.contains(&k.as_str()) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(out)
 }
 
 #[cfg(test)]

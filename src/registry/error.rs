@@ -115,7 +115,9 @@ pub enum RegistryError {
     ManifestUnknown { reference: String },
     #[error("repository `{reference}` not found")]
     NameUnknown { reference: String },
-    #[error("{what} failed verification: its content has digest `{actual}`, expected `{expected}`")]
+    #[error(
+        "{what} failed verification: its content has digest `{actual}`, expected `{expected}`"
+    )]
     DigestMismatch {
         what: String,
         expected: Digest,

@@ -28,7 +28,14 @@ pub fn copy(src: &str, dst: &str, extra: &[&str]) -> (i32, String, String, Value
 fn docker_image_is_copied_byte_for_byte() {
     let src = Registry::anonymous();
     let dst = Registry::anonymous();
-    let img = image(Format::Docker, "linux", "amd64", None, &[3 << 20, 4096, 10], 11);
+    let img = image(
+        Format::Docker,
+        "linux",
+        "amd64",
+        None,
+        &[3 << 20, 4096, 10],
+        11,
+    );
     push_image(&src.client(), "library/app", Some("1.0"), &img);
 
     let (code, stdout, stderr, report) = copy(
@@ -37,7 +44,10 @@ fn docker_image_is_copied_byte_for_byte() {
         &[],
     );
     assert_eq!(code, 0, "{stderr}");
-    let (ct, bytes, digest) = dst.client().get_manifest("mirror/app", "1.0").expect("copied");
+    let (ct, bytes, digest) = dst
+        .client()
+        .get_manifest("mirror/app", "1.0")
+        .expect("copied");
     assert_eq!(ct, DOCKER_MANIFEST);
     assert_eq!(bytes, img.manifest);
     assert_eq!(digest, img.digest);
@@ -46,8 +56,16 @@ fn docker_image_is_copied_byte_for_byte() {
     }
     assert!(stdout.contains(&img.digest), "{stdout}");
     let ua = format!("\"registry-mirror/{}\"", env!("CARGO_PKG_VERSION"));
-    let ours: Vec<String> = dst.log().lines().filter(|l| l.contains("\"PUT /v2/mirror/app/manifests/")).map(str::to_string).collect();
-    assert!(!ours.is_empty() && ours.iter().all(|l| l.ends_with(&ua)), "User-Agent: {ours:#?}");
+    let ours: Vec<String> = dst
+        .log()
+        .lines()
+        .filter(|l| l.contains("\"PUT /v2/mirror/app/manifests/"))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        !ours.is_empty() && ours.iter().all(|l| l.ends_with(&ua)),
+        "User-Agent: {ours:#?}"
+    );
 
     let s = &report["summary"];
     assert_eq!(s["total"], 1);
@@ -68,7 +86,14 @@ fn docker_image_is_copied_byte_for_byte() {
 
 fn multi_arch(format: Format, attestations: AttestationStyle, seed: u64) -> Index {
     let amd64 = image(format, "linux", "amd64", None, &[40_000, 2000], seed);
-    let arm64 = image(format, "linux", "arm64", Some("v8"), &[30_000, 1000], seed + 1);
+    let arm64 = image(
+        format,
+        "linux",
+        "arm64",
+        Some("v8"),
+        &[30_000, 1000],
+        seed + 1,
+    );
     let arm = image(format, "linux", "arm", Some("v7"), &[20_000], seed + 2);
     index(format, vec![amd64, arm64, arm], attestations)
 }
@@ -88,7 +113,10 @@ fn oci_index_default_is_linux_amd64_converted_to_v2s2() {
     assert_eq!(code, 0, "{stderr}");
     let amd64 = idx.image_for("linux", "amd64").unwrap();
     let (ct, bytes, digest) = dst.client().get_manifest("team/app", "v1").unwrap();
-    assert_eq!(ct, DOCKER_MANIFEST, "one platform writes that platform's manifest itself");
+    assert_eq!(
+        ct, DOCKER_MANIFEST,
+        "one platform writes that platform's manifest itself"
+    );
     let m: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(m["mediaType"], DOCKER_MANIFEST);
     assert_eq!(m["config"]["mediaType"], DOCKER_CONFIG);
@@ -137,7 +165,10 @@ fn all_platforms_preserve_keeps_digest_and_attestations() {
     assert_eq!(bytes, idx.manifest);
     assert_eq!(digest, idx.digest);
     for child in idx.images.iter().chain(&idx.attestations) {
-        let (ct, bytes, _) = dst.client().get_manifest("other/app", &child.digest).unwrap();
+        let (ct, bytes, _) = dst
+            .client()
+            .get_manifest("other/app", &child.digest)
+            .unwrap();
         assert_eq!(ct, child.media_type);
         assert_eq!(bytes, child.manifest);
         for (d, data) in child.blobs() {
@@ -176,8 +207,14 @@ fn all_platforms_v2s2_writes_a_manifest_list_without_attestations() {
     for e in entries {
         assert_eq!(e["mediaType"], DOCKER_MANIFEST);
         let p = &e["platform"];
-        platforms.push(format!("{}/{}", p["os"].as_str().unwrap(), p["architecture"].as_str().unwrap()));
-        let child = dst.client().manifest_json("team/app", e["digest"].as_str().unwrap());
+        platforms.push(format!(
+            "{}/{}",
+            p["os"].as_str().unwrap(),
+            p["architecture"].as_str().unwrap()
+        ));
+        let child = dst
+            .client()
+            .manifest_json("team/app", e["digest"].as_str().unwrap());
         assert_eq!(child["mediaType"], DOCKER_MANIFEST);
         assert_eq!(child["config"]["mediaType"], DOCKER_CONFIG);
     }
@@ -219,7 +256,10 @@ fn several_platforms_write_a_rewritten_index() {
     assert!(digests.contains(&arm64.digest.as_str()), "{list:#}");
     assert!(digests.contains(&arm.digest.as_str()), "{list:#}");
     assert!(!digests.contains(&idx.image_for("linux", "amd64").unwrap().digest.as_str()));
-    assert_eq!(report["images"][0]["platforms"], json!(["linux/arm64", "linux/arm/v7"]));
+    assert_eq!(
+        report["images"][0]["platforms"],
+        json!(["linux/arm64", "linux/arm/v7"])
+    );
     for d in idx.image_for("linux", "amd64").unwrap().layer_digests() {
         assert!(!dst.client().blob_exists("team/app", &d));
     }
@@ -231,8 +271,11 @@ fn second_run_skips_with_no_blob_traffic_and_same_registry_mounts() {
     let img = image(Format::Docker, "linux", "amd64", None, &[50_000, 3000], 60);
     push_image(&reg.client(), "src/app", Some("v1"), &img);
 
-    let (code, _, stderr, report) =
-        copy(&reg.reference("src/app", "v1"), &reg.reference("dst/app", "v1"), &[]);
+    let (code, _, stderr, report) = copy(
+        &reg.reference("src/app", "v1"),
+        &reg.reference("dst/app", "v1"),
+        &[],
+    );
     assert_eq!(code, 0, "{stderr}");
     let i = &report["images"][0];
     assert_eq!(i["status"], "copied");
@@ -242,8 +285,11 @@ fn second_run_skips_with_no_blob_traffic_and_same_registry_mounts() {
     assert_eq!(dst_digest(&reg, "dst/app", "v1"), img.digest);
 
     let before = reg.log().lines().count();
-    let (code, stdout, stderr, report) =
-        copy(&reg.reference("src/app", "v1"), &reg.reference("dst/app", "v1"), &[]);
+    let (code, stdout, stderr, report) = copy(
+        &reg.reference("src/app", "v1"),
+        &reg.reference("dst/app", "v1"),
+        &[],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.starts_with("skipped"), "{stdout}");
     let i = &report["images"][0];
@@ -252,14 +298,35 @@ fn second_run_skips_with_no_blob_traffic_and_same_registry_mounts() {
     assert_eq!(report["summary"]["skipped"], 1);
     assert_eq!(report["summary"]["copied"], 0);
     let log = reg.log();
-    let second: Vec<&str> = log.lines().skip(before).filter(|l| l.contains("\"HEAD ") || l.contains("\"GET ") || l.contains("\"PUT ") || l.contains("\"POST ") || l.contains("\"PATCH ")).collect();
-    assert!(second.iter().all(|l| !l.contains("/blobs/")), "no blob traffic: {second:#?}");
-    let writes: Vec<_> = second.iter().filter(|l| !l.contains("\"HEAD ") && !l.contains("GET /v2/ ")).collect();
-    assert!(writes.is_empty(), "one HEAD per side, nothing else: {second:#?}");
+    let second: Vec<&str> = log
+        .lines()
+        .skip(before)
+        .filter(|l| {
+            l.contains("\"HEAD ")
+                || l.contains("\"GET ")
+                || l.contains("\"PUT ")
+                || l.contains("\"POST ")
+                || l.contains("\"PATCH ")
+        })
+        .collect();
+    assert!(
+        second.iter().all(|l| !l.contains("/blobs/")),
+        "no blob traffic: {second:#?}"
+    );
+    let writes: Vec<_> = second
+        .iter()
+        .filter(|l| !l.contains("\"HEAD ") && !l.contains("GET /v2/ "))
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "one HEAD per side, nothing else: {second:#?}"
+    );
 }
 
 fn dst_digest(reg: &Registry, repo: &str, tag: &str) -> String {
-    reg.client().head_manifest(repo, tag).expect("manifest present")
+    reg.client()
+        .head_manifest(repo, tag)
+        .expect("manifest present")
 }
 
 #[test]
@@ -300,7 +367,11 @@ fn chunked_uploads_with_chunk_size() {
     assert_eq!(dst_digest(&dst, "app", "v1"), img.digest);
     let layer = &img.layer_digests()[0];
     assert_eq!(dst.client().get_blob("app", layer), img.layers[0].data);
-    let patches = dst.log().lines().filter(|l| l.contains("\"PATCH /v2/app/blobs/uploads/")).count();
+    let patches = dst
+        .log()
+        .lines()
+        .filter(|l| l.contains("\"PATCH /v2/app/blobs/uploads/"))
+        .count();
     assert_eq!(patches, 5, "5 MiB in 1 MiB chunks");
     assert_eq!(report["images"][0]["blobs"]["copied"], 2);
 }
@@ -322,7 +393,10 @@ fn corrupt_source_blob_fails_and_writes_no_tag() {
         &["--retries", "1"],
     );
     assert_eq!(code, 1, "{stderr}");
-    assert!(!dst.client().manifest_exists("app", "v1"), "no tag after a bad blob");
+    assert!(
+        !dst.client().manifest_exists("app", "v1"),
+        "no tag after a bad blob"
+    );
     assert!(!dst.client().blob_exists("app", &layer));
     let i = &report["images"][0];
     assert_eq!(i["status"], "failed");

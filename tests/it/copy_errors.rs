@@ -60,7 +60,10 @@ fn missing_tag_fails_with_the_reference_and_a_hint() {
         i["error"],
         format!("manifest `{source}` not found\nhint: check the tag: the registry has no manifest by that name")
     );
-    assert!(stdout.contains(&format!("  error: manifest `{source}` not found")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("  error: manifest `{source}` not found")),
+        "{stdout}"
+    );
     assert_eq!(report["summary"]["failed"], 1);
     assert!(dst.client().catalog().is_empty());
 }
@@ -169,5 +172,8 @@ fn pinned_digest_that_does_not_match_the_tag_fails() {
     let source = format!("{}@{}", src.reference("app", "v1"), img.digest);
     let (code, _, stderr, _) = copy(&source, &dst.reference("app", "v1"), &[]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(dst.client().head_manifest("app", "v1"), Some(img.digest.clone()));
+    assert_eq!(
+        dst.client().head_manifest("app", "v1"),
+        Some(img.digest.clone())
+    );
 }

@@ -40,7 +40,11 @@ fn swr_like_oci_index_refusal_falls_back_to_a_docker_list() {
                 .get("content-type")
                 .is_some_and(|v| v.as_bytes() == OCI_INDEX.as_bytes());
             (method == Method::PUT && uri.contains("/manifests/") && oci_index).then(|| {
-                Refusal::error(400, "MANIFEST_INVALID", "manifest invalid: unsupported media type")
+                Refusal::error(
+                    400,
+                    "MANIFEST_INVALID",
+                    "manifest invalid: unsupported media type",
+                )
             })
         }),
     );
@@ -117,7 +121,10 @@ fn acr_like_attestation_refusal_drops_them_and_keeps_the_images() {
         .map(|e| e["digest"].as_str().unwrap())
         .collect();
     let images: Vec<&str> = idx.images.iter().map(|i| i.digest.as_str()).collect();
-    assert_eq!(children, images, "image manifests unchanged, attestations gone");
+    assert_eq!(
+        children, images,
+        "image manifests unchanged, attestations gone"
+    );
     for img in &idx.images {
         let (ct, bytes, _) = dst.client().get_manifest("app", &img.digest).unwrap();
         assert_eq!(ct, OCI_MANIFEST);
@@ -183,15 +190,27 @@ fn too_many_requests_is_retried_after_the_registry_says() {
         &["--retries", "3"],
     );
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(dst.client().head_manifest("app", "v1"), Some(img.digest.clone()));
+    assert_eq!(
+        dst.client().head_manifest("app", "v1"),
+        Some(img.digest.clone())
+    );
     let statuses: Vec<u16> = hub
         .seen()
         .iter()
         .filter(|s| s.method == "GET" && s.uri.contains("/blobs/"))
         .map(|s| s.status)
         .collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 2, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "{statuses:?} {:#?}", hub.seen());
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        2,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        3,
+        "{statuses:?} {:#?}",
+        hub.seen()
+    );
     assert_eq!(report["summary"]["copied"], 1);
 }
 

@@ -35,18 +35,29 @@ fn blob_redirects_to_another_host_carry_no_credentials() {
         &["--src-creds", "alice:s3cret-pw", "-v"],
     );
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert_eq!(dst.client().head_manifest("app", "v1"), Some(img.digest.clone()));
+    assert_eq!(
+        dst.client().head_manifest("app", "v1"),
+        Some(img.digest.clone())
+    );
     let cdn_gets: Vec<_> = cdn_proxy
         .seen()
         .into_iter()
         .filter(|s| s.method == "GET")
         .collect();
-    assert_eq!(cdn_gets.len(), 3, "every blob came from the CDN: {cdn_gets:#?}");
+    assert_eq!(
+        cdn_gets.len(),
+        3,
+        "every blob came from the CDN: {cdn_gets:#?}"
+    );
     assert!(
         cdn_gets.iter().all(|s| !s.authorization),
         "credentials followed a redirect: {cdn_gets:#?}"
     );
-    assert!(hub.seen().iter().filter(|s| s.uri != "/v2/").all(|s| s.authorization));
+    assert!(hub
+        .seen()
+        .iter()
+        .filter(|s| s.uri != "/v2/")
+        .all(|s| s.authorization));
     let all = format!("{stdout}{stderr}{report}");
     assert!(!all.contains("s3cret-pw"), "password leaked");
     assert!(!all.contains("secret-signature"), "signed URL query leaked");
@@ -69,7 +80,10 @@ fn endpoint_reaches_a_registry_at_another_address_without_renaming() {
         dst.client().head_manifest("mirrors/nginx", "1.27"),
         Some(img.digest.clone())
     );
-    assert_eq!(report["images"][0]["source"], "docker.io/library/nginx:1.27");
+    assert_eq!(
+        report["images"][0]["source"],
+        "docker.io/library/nginx:1.27"
+    );
 
     // The same through the environment variable (comma list).
     let mut cli = crate::support::bin();
@@ -80,7 +94,11 @@ fn endpoint_reaches_a_registry_at_another_address_without_renaming() {
             format!("quay.io=127.0.0.1:1,docker.io={}", mirror.host()),
         );
     let out = cli.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         dst.client().head_manifest("mirrors/nginx", "env"),
         Some(img.digest)

@@ -1,6 +1,8 @@
 #![allow(clippy::unwrap_used)]
-mod support;
-mod support_smoke;
 mod copy_anonymous;
 mod copy_errors;
 mod copy_fallback;
+mod copy_transport;
+mod copy_vs_skopeo;
+mod support;
+mod support_smoke;

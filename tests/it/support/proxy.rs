@@ -160,7 +160,11 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
     }
     let upstream = out.body(body).send().await.expect("upstream registry");
     let status = upstream.status();
-    state.seen.lock().expect("seen").push(record(status.as_u16()));
+    state
+        .seen
+        .lock()
+        .expect("seen")
+        .push(record(status.as_u16()));
     let headers = upstream.headers().clone();
     let bytes = upstream.bytes().await.expect("upstream body");
     let mut resp = Response::new(Body::from(bytes));
