@@ -21,6 +21,10 @@ pub const TARGET_REGISTRY_USER: &str = "TARGET_REGISTRY_USER";
 pub const TARGET_REGISTRY_PASSWORD: &str = "TARGET_REGISTRY_PASSWORD";
 /// Markdown report appended here (`--summary`); set by GitHub Actions.
 pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
+/// Step outputs file (`copied`, `skipped`, `failed`, `report`); set by GitHub Actions.
+pub const GITHUB_OUTPUT: &str = "GITHUB_OUTPUT";
+/// A per-job temporary directory; set by GitHub Actions (default home of the JSON report there).
+pub const RUNNER_TEMP: &str = "RUNNER_TEMP";
 /// `true` under GitHub Actions: log annotations and masking.
 pub const GITHUB_ACTIONS: &str = "GITHUB_ACTIONS";
 /// Log filter, tracing's `EnvFilter` syntax; overrides `-v`/`-q`.

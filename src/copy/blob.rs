@@ -30,8 +30,9 @@ pub enum BlobOutcome {
     Copied(u64),
 }
 
-/// (registry, repository, digest).
-type SlotKey = (String, String, Digest);
+/// (registry, digest): one transfer of a blob into a registry at a time, so the next repository
+/// that needs it waits and then mounts it instead of uploading it again.
+type SlotKey = (String, Digest);
 
 /// What this run knows about target registries: which repositories hold which blobs, so a blob
 /// travels to a registry once and later repositories mount it; and per-key locks so two tasks
@@ -68,9 +69,9 @@ impl Ledger {
         v
     }
 
-    fn slot(&self, host: &str, repo: &str, digest: &Digest) -> Arc<tokio::sync::Mutex<()>> {
+    fn slot(&self, host: &str, digest: &Digest) -> Arc<tokio::sync::Mutex<()>> {
         lock(&self.inflight)
-            .entry((host.to_string(), repo.to_string(), digest.clone()))
+            .entry((host.to_string(), digest.clone()))
             .or_default()
             .clone()
     }
@@ -102,7 +103,7 @@ impl BlobJob<'_> {
     pub async fn run(&self, desc: &Descriptor) -> Result<BlobOutcome, RegistryError> {
         let host = self.dst.host().to_string();
         let digest = &desc.digest;
-        let slot = self.ledger.slot(&host, self.dst_repo, digest);
+        let slot = self.ledger.slot(&host, digest);
         let _guard = slot.lock().await;
         if self.ledger.has(&host, self.dst_repo, digest) {
             return Ok(BlobOutcome::Skipped);

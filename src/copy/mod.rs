@@ -3,6 +3,7 @@
 //! session (clients, tokens, connections), the limit on blobs in flight, and the ledger of
 //! blobs already in each target registry.
 
+pub mod batch;
 pub mod blob;
 pub mod image;
 pub mod plan;

@@ -1,6 +1,7 @@
 //! What a run did, as data: [`RunReport`] with one [`ImageReport`] per image, serialized as the
 //! JSON report of CONTRACT.md. No I/O here beyond rendering to strings.
 
+pub mod github;
 pub mod markdown;
 
 use serde::Serialize;
