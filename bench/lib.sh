@@ -3,9 +3,9 @@
 set -euo pipefail
 
 WORK="${WORK:-$(mktemp -d /tmp/registry-mirror.XXXXXX)}"
-PIDS=()
 cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  # start_registry runs in $(...) subshells, so the pids live in files.
+  for f in "$WORK"/*/pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
   [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -39,7 +39,7 @@ storage: {filesystem: {rootdirectory: $dir/data}, delete: {enabled: true}}
 http: {addr: 127.0.0.1:$port}
 YAML
   docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
-  PIDS+=($!)
+  echo $! >"$dir/pid"
   # Wait until it answers (up to 10 s).
   if python3 - "$port" <<'PY'
 import sys, time, urllib.request
