@@ -19,6 +19,10 @@ pub const SOURCE_REGISTRY_PASSWORD: &str = "SOURCE_REGISTRY_PASSWORD";
 /// Target registry user and password (instead of `--dest-creds`).
 pub const TARGET_REGISTRY_USER: &str = "TARGET_REGISTRY_USER";
 pub const TARGET_REGISTRY_PASSWORD: &str = "TARGET_REGISTRY_PASSWORD";
+/// Target registry of `mirror`, `issue` and `run` (`--target-registry`).
+pub const TARGET_REGISTRY: &str = "TARGET_REGISTRY";
+/// Target namespace (`--target-namespace`).
+pub const TARGET_NAMESPACE: &str = "TARGET_NAMESPACE";
 /// Markdown report appended here (`--summary`); set by GitHub Actions.
 pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
 /// Step outputs file (`copied`, `skipped`, `failed`, `report`); set by GitHub Actions.

@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod copy;
 pub mod env;
+pub mod issue_form;
 pub mod reference;
 pub mod registry;
 pub mod report;
