@@ -136,12 +136,13 @@ impl Scope {
         }
     }
 
-    /// Push first: some token servers grant only the first action they can.
+    /// `pull,push`, in the order docker and containers/image write it (token servers that
+    /// compare scope strings expect it). A push request puts this scope first in its list.
     pub fn push_pull(repository: &str) -> Scope {
         Scope {
             kind: "repository".into(),
             name: repository.into(),
-            actions: vec!["push".into(), "pull".into()],
+            actions: vec!["pull".into(), "push".into()],
         }
     }
 
@@ -317,7 +318,7 @@ mod tests {
         Scope::merge_into(&mut list, Scope::push_pull("a"));
         Scope::merge_into(&mut list, Scope::pull("b"));
         assert_eq!(scope_key(&list), "repository:a:pull,push repository:b:pull");
-        assert_eq!(Scope::push_pull("x").to_string(), "repository:x:push,pull");
+        assert_eq!(Scope::push_pull("x").to_string(), "repository:x:pull,push");
     }
 
     #[test]

@@ -235,7 +235,7 @@ impl RegistryClient {
         } else {
             &["https"]
         };
-        let mut last_err = None;
+        let mut last_err: Option<String> = None;
         for scheme in schemes {
             let base = Url::parse(&format!("{scheme}://{}/", self.host)).map_err(|e| {
                 RegistryError::Config(format!("bad registry host `{}`: {e}", self.host))
@@ -270,6 +270,18 @@ impl RegistryClient {
                 }
             };
             match outcome {
+                // A registry answers `/v2/` with 200, or 401/403 before credentials; anything
+                // else (e.g. a TLS server's 400 to plain HTTP) is not a registry speaking.
+                Ok(resp)
+                    if !(resp.status().is_success()
+                        || matches!(resp.status().as_u16(), 401 | 403)) =>
+                {
+                    debug!(host = %self.host, scheme, status = resp.status().as_u16(), "ping: not a registry answer");
+                    last_err = Some(format!(
+                        "`{url}` answered HTTP {}, which is not a registry API answer",
+                        resp.status().as_u16()
+                    ));
+                }
                 Ok(resp) => {
                     let challenges = challenges_of(resp.headers());
                     let chosen = challenges
@@ -282,12 +294,19 @@ impl RegistryClient {
                     return Ok(base);
                 }
                 Err(e) => {
-                    debug!(host = %self.host, scheme, error = %describe_reqwest(&e), "ping failed");
-                    last_err = Some(e);
+                    let detail = describe_reqwest(&e);
+                    debug!(host = %self.host, scheme, error = %detail, "ping failed");
+                    // The server speaks TLS but its certificate is not trusted: falling back
+                    // to plain HTTP would only hide the real problem.
+                    let untrusted = *scheme == "https" && detail.contains("certificate");
+                    last_err = Some(detail);
+                    if untrusted && !self.insecure {
+                        break;
+                    }
                 }
             }
         }
-        let detail = last_err.map(|e| describe_reqwest(&e)).unwrap_or_default();
+        let detail = last_err.unwrap_or_default();
         Err(RegistryError::Connect {
             host: self.host.clone(),
             detail,
@@ -676,21 +695,24 @@ impl RegistryClient {
                             } else {
                                 ""
                             },
-                            err.detail()
+                            err.status_text()
                         ),
                     }
                 } else if self.creds.is_some() {
                     RegistryError::Auth {
                         host: self.host.clone(),
                         detail: format!(
-                            "the registry rejected the credentials (401 {})",
-                            err.detail()
+                            "the registry rejected the credentials ({})",
+                            err.status_text()
                         ),
                     }
                 } else {
                     RegistryError::Auth {
                         host: self.host.clone(),
-                        detail: format!("the registry requires credentials (401 {})", err.detail()),
+                        detail: format!(
+                            "the registry requires credentials ({})",
+                            err.status_text()
+                        ),
                     }
                 }
             }
@@ -698,7 +720,7 @@ impl RegistryClient {
                 RegistryError::Denied {
                     host: self.host.clone(),
                     repository: repo.to_string(),
-                    detail: format!("{method} {what} refused ({})", err.detail()),
+                    detail: format!("{method} {what} refused ({})", err.status_text()),
                 }
             }
             _ => RegistryError::Status(err),

@@ -67,6 +67,16 @@ impl StatusError {
     }
 
     /// Codes and messages joined: `MANIFEST_UNKNOWN: manifest unknown`.
+    /// `HTTP 401`, or `HTTP 401: UNAUTHORIZED: authentication required` when the registry said more.
+    pub fn status_text(&self) -> String {
+        let detail = self.detail();
+        if detail.trim().is_empty() {
+            format!("HTTP {}", self.status)
+        } else {
+            format!("HTTP {}: {}", self.status, detail.trim())
+        }
+    }
+
     pub fn detail(&self) -> String {
         if self.codes.is_empty() {
             return self.body.clone();

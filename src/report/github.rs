@@ -46,7 +46,12 @@ pub fn image_commands(img: &ImageReport, result_line: &str) -> String {
             escape_data(img.error.as_deref().unwrap_or("unknown error"))
         ));
     }
-    for w in img.dropped.iter().map(|d| format!("dropped {d}")).chain(img.warnings.iter().cloned()) {
+    for w in img
+        .dropped
+        .iter()
+        .map(|d| format!("dropped {d}"))
+        .chain(img.warnings.iter().cloned())
+    {
         out.push_str(&format!(
             "::warning title={}::{}\n",
             escape_property(&format!("registry-mirror: {}", img.source)),
@@ -113,7 +118,10 @@ mod tests {
 
     #[test]
     fn failed_image_gets_a_group_and_an_error_annotation() {
-        let mut img = ImageReport::new("docker.io/library/nginx:1.27", "r.example.com/ns/nginx:1.27");
+        let mut img = ImageReport::new(
+            "docker.io/library/nginx:1.27",
+            "r.example.com/ns/nginx:1.27",
+        );
         img.status = Status::Failed;
         img.error = Some("manifest `x` not found\nhint: check the tag".into());
         let out = image_commands(&img, "failed   a -> b");

@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used)]
 mod copy_anonymous;
+mod copy_auth_modes;
 mod copy_errors;
 mod copy_fallback;
 mod copy_transport;
