@@ -7,7 +7,7 @@ use crate::cli::{Cli, Command, CopyArgs, CopyCmd, LogArgs, LogFormat};
 use crate::copy::{CopyOptions, Engine, Platforms};
 use crate::reference::Reference;
 use crate::registry::client::{Role, Session};
-use crate::registry::credentials::Credentials;
+use crate::registry::credentials::{CredentialSource, Credentials};
 use crate::registry::retry::RetryPolicy;
 use crate::registry::transport::{Transport, TransportOptions};
 use crate::report::{human_bytes, markdown, ImageReport, RunReport, Status};
@@ -114,21 +114,30 @@ pub fn copy_options(args: &CopyArgs) -> Result<CopyOptions, UsageError> {
     })
 }
 
-/// Credentials for one side: the flag, else the `_USER`/`_PASSWORD` pair.
+/// Credentials for one side and where they came from: the flag, else the `_USER`/`_PASSWORD`
+/// pair.
 fn side_credentials(
     flag: &Option<String>,
-    flag_name: &str,
-    user_var: &str,
-    pass_var: &str,
-) -> Result<Option<Credentials>, UsageError> {
+    flag_name: &'static str,
+    user_var: &'static str,
+    pass_var: &'static str,
+) -> Result<Option<(Credentials, CredentialSource)>, UsageError> {
     if let Some(text) = flag {
-        return Credentials::from_user_pass(text).map(Some).map_err(|e| {
-            UsageError::new(format!("{flag_name}: {e}"))
-                .hint("write credentials as `USER:PASSWORD`")
-        });
+        return Credentials::from_user_pass(text)
+            .map(|c| Some((c, CredentialSource::Flag(flag_name))))
+            .map_err(|e| {
+                UsageError::new(format!("{flag_name}: {e}"))
+                    .hint("write credentials as `USER:PASSWORD`")
+            });
     }
     match (crate::env::var(user_var), crate::env::var(pass_var)) {
-        (Some(username), Some(password)) => Ok(Some(Credentials::Basic { username, password })),
+        (Some(username), Some(password)) => Ok(Some((
+            Credentials::Basic { username, password },
+            CredentialSource::Env {
+                user: user_var,
+                password: pass_var,
+            },
+        ))),
         (Some(_), None) => Err(UsageError::new(format!(
             "`{user_var}` is set but `{pass_var}` is not"
         ))
@@ -184,14 +193,14 @@ pub fn engine(args: &CopyArgs, sources: &[&str], targets: &[&str]) -> Result<Eng
         crate::env::TARGET_REGISTRY_USER,
         crate::env::TARGET_REGISTRY_PASSWORD,
     )?;
-    if let Some(c) = src {
+    if let Some((c, from)) = src {
         for r in sources {
-            session.set_credentials(r, Role::Source, c.clone());
+            session.set_credentials(r, Role::Source, c.clone(), from.clone());
         }
     }
-    if let Some(c) = dst {
+    if let Some((c, from)) = dst {
         for r in targets {
-            session.set_credentials(r, Role::Target, c.clone());
+            session.set_credentials(r, Role::Target, c.clone(), from.clone());
         }
     }
     Ok(Engine::new(

@@ -8,7 +8,7 @@
 //! and retries temporary failures with backoff, honouring `Retry-After`.
 
 use crate::registry::auth::{parse_challenges, scope_key, Challenge, Scope, Token, TokenResponse};
-use crate::registry::credentials::Credentials;
+use crate::registry::credentials::{CredentialSource, Credentials};
 use crate::registry::digest::Digest;
 use crate::registry::error::{
     describe_reqwest, is_retryable_status, RegistryError, StatusError, ERROR_BODY_LIMIT,
@@ -41,7 +41,7 @@ pub enum Role {
 /// Clients for every registry a run touches, sharing one transport (connection pools).
 pub struct Session {
     transport: Arc<Transport>,
-    credentials: HashMap<(String, Role), Credentials>,
+    credentials: HashMap<(String, Role), (Credentials, CredentialSource)>,
     docker_config: Option<std::path::PathBuf>,
     clients: Mutex<HashMap<(String, Role), Arc<RegistryClient>>>,
 }
@@ -56,9 +56,17 @@ impl Session {
         }
     }
 
-    /// Use `creds` for `registry` (as written in references) in `role`.
-    pub fn set_credentials(&mut self, registry: &str, role: Role, creds: Credentials) {
-        self.credentials.insert((registry.to_string(), role), creds);
+    /// Use `creds` (given by `source`, named in errors) for `registry` (as written in
+    /// references) in `role`.
+    pub fn set_credentials(
+        &mut self,
+        registry: &str,
+        role: Role,
+        creds: Credentials,
+        source: CredentialSource,
+    ) {
+        self.credentials
+            .insert((registry.to_string(), role), (creds, source));
     }
 
     /// Read docker `config.json` from `path` instead of the default place (None: never).
@@ -82,9 +90,12 @@ impl Session {
         if let Some(c) = lock(&self.clients).get(&key) {
             return Ok(c.clone());
         }
-        let creds = match self.credentials.get(&key) {
-            Some(c) => Some(c.clone()),
-            None => self.docker_config_credentials(registry).await?,
+        let (creds, creds_source) = match self.credentials.get(&key) {
+            Some((c, source)) => (Some(c.clone()), Some(source.clone())),
+            None => match self.docker_config_credentials(registry).await? {
+                Some((c, source)) => (Some(c), Some(source)),
+                None => (None, None),
+            },
         };
         let host = self.transport.endpoint(registry, api_host);
         let insecure = self.transport.is_insecure(&host) || self.transport.is_insecure(registry);
@@ -95,6 +106,7 @@ impl Session {
             role,
             transport: self.transport.clone(),
             creds,
+            creds_source,
             base: tokio::sync::OnceCell::new(),
             challenge: RwLock::new(None),
             tokens: Mutex::new(HashMap::new()),
@@ -107,17 +119,19 @@ impl Session {
     async fn docker_config_credentials(
         &self,
         registry: &str,
-    ) -> Result<Option<Credentials>, RegistryError> {
+    ) -> Result<Option<(Credentials, CredentialSource)>, RegistryError> {
         let Some(path) = self.docker_config.clone() else {
             return Ok(None);
         };
         let registry = registry.to_string();
-        tokio::task::spawn_blocking(move || {
-            crate::registry::credentials::lookup_docker_config(&path, &registry)
+        let lookup = path.clone();
+        let creds = tokio::task::spawn_blocking(move || {
+            crate::registry::credentials::lookup_docker_config(&lookup, &registry)
         })
         .await
         .map_err(|e| RegistryError::Config(format!("credential lookup stopped: {e}")))?
-        .map_err(|e| RegistryError::Config(e.to_string()))
+        .map_err(|e| RegistryError::Config(e.to_string()))?;
+        Ok(creds.map(|c| (c, CredentialSource::DockerConfig(path))))
     }
 }
 
@@ -177,6 +191,8 @@ pub struct RegistryClient {
     role: Role,
     transport: Arc<Transport>,
     creds: Option<Credentials>,
+    /// Where `creds` came from, for error messages.
+    creds_source: Option<CredentialSource>,
     base: tokio::sync::OnceCell<Url>,
     challenge: RwLock<Option<Challenge>>,
     tokens: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Token>>>>>,
@@ -212,6 +228,84 @@ impl RegistryClient {
         match self.role {
             Role::Source => Scope::pull(repo),
             Role::Target => Scope::push_pull(repo),
+        }
+    }
+
+    /// Who we are to the registry, for messages: `` user `alice` from `--dest-creds` ``.
+    fn identity(&self) -> String {
+        let who = match &self.creds {
+            Some(Credentials::Basic { username, .. }) => format!("user `{username}`"),
+            Some(Credentials::IdentityToken(_)) => "the identity token".to_string(),
+            None => return "anonymous access".to_string(),
+        };
+        match &self.creds_source {
+            Some(source) => format!("{who} from {source}"),
+            None => who,
+        }
+    }
+
+    /// The flag and environment variables that give credentials for this client's role.
+    fn credential_options(&self) -> String {
+        let (flag, user, password) = match self.role {
+            Role::Source => (
+                "--src-creds",
+                crate::env::SOURCE_REGISTRY_USER,
+                crate::env::SOURCE_REGISTRY_PASSWORD,
+            ),
+            Role::Target => (
+                "--dest-creds",
+                crate::env::TARGET_REGISTRY_USER,
+                crate::env::TARGET_REGISTRY_PASSWORD,
+            ),
+        };
+        format!(
+            "`{flag} USER:PASSWORD`, `{user}`/`{password}`, or `docker login {}`",
+            self.registry
+        )
+    }
+
+    /// What to do when the registry wants credentials or refused ours.
+    fn credentials_hint(&self) -> String {
+        match (&self.creds, &self.creds_source) {
+            (None, _) => format!(
+                "give credentials for `{}` with {}",
+                self.registry,
+                self.credential_options()
+            ),
+            (Some(_), Some(CredentialSource::Flag(flag))) => {
+                format!("check the user and password given with `{flag}`")
+            }
+            (Some(_), Some(CredentialSource::Env { user, password })) => {
+                format!("check `{user}` and `{password}`")
+            }
+            (Some(_), Some(CredentialSource::DockerConfig(path))) => format!(
+                "log in again with `docker login {}`, or fix its entry in `{}`",
+                self.registry,
+                path.display()
+            ),
+            (Some(_), None) => format!("check the credentials ({})", self.credential_options()),
+        }
+    }
+
+    /// What to do when the registry refused an action on `repo`.
+    fn denied_hint(&self, repo: &str) -> String {
+        match (self.role, self.creds.is_some()) {
+            (Role::Target, false) => format!(
+                "pushing needs credentials with write access to `{repo}`: give them with {}",
+                self.credential_options()
+            ),
+            (Role::Source, false) => format!(
+                "`{repo}` does not exist or is not readable anonymously: give credentials with {}",
+                self.credential_options()
+            ),
+            (Role::Target, true) => format!(
+                "{} lacks write access to `{repo}`: use credentials that may push there",
+                self.identity()
+            ),
+            (Role::Source, true) => format!(
+                "{} may not pull `{repo}`, or it does not exist: check the name, or use credentials that may pull it",
+                self.identity()
+            ),
         }
     }
 
@@ -376,6 +470,7 @@ impl RegistryClient {
         let realm_url = Url::parse(realm).map_err(|e| RegistryError::Auth {
             host: self.host.clone(),
             detail: format!("the registry named a bad token realm `{realm}`: {e}"),
+            hint: None,
         })?;
         let realm_host = host_port(&realm_url);
         let http = self
@@ -449,6 +544,7 @@ impl RegistryClient {
         RegistryError::Auth {
             host: self.host.clone(),
             detail: format!("cannot reach the token server: {}", describe_reqwest(e)),
+            hint: None,
         }
     }
 
@@ -460,22 +556,29 @@ impl RegistryClient {
     ) -> Result<Token, RegistryError> {
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            let detail = if had_creds {
-                format!(
-                    "the token server `{}` rejected the credentials ({})",
-                    crate::registry::error::redact_url(realm),
-                    status.as_u16()
+            let realm = crate::registry::error::redact_url(realm);
+            let status = status.as_u16();
+            let (detail, hint) = if had_creds {
+                (
+                    format!(
+                        "the token server `{realm}` rejected {} (HTTP {status})",
+                        self.identity()
+                    ),
+                    Some(self.credentials_hint()),
                 )
             } else {
-                format!(
-                    "the token server `{}` refused anonymous access ({}); credentials are needed",
-                    crate::registry::error::redact_url(realm),
-                    status.as_u16()
+                (
+                    format!(
+                        "the token server `{realm}` refused anonymous access (HTTP {status}); credentials are needed"
+                    ),
+                    // With credentials of our own this was a redirect target's token server.
+                    self.creds.is_none().then(|| self.credentials_hint()),
                 )
             };
             return Err(RegistryError::Auth {
                 host: self.host.clone(),
                 detail,
+                hint,
             });
         }
         if !status.is_success() {
@@ -486,6 +589,7 @@ impl RegistryClient {
             return Err(RegistryError::Auth {
                 host: self.host.clone(),
                 detail: format!("token request failed: {e}"),
+                hint: None,
             });
         }
         let body = read_capped(resp, 1024 * 1024)
@@ -493,6 +597,7 @@ impl RegistryClient {
             .map_err(|e| RegistryError::Auth {
                 host: self.host.clone(),
                 detail: format!("token response unreadable: {e}"),
+                hint: None,
             })?;
         serde_json::from_slice::<TokenResponse>(&body)
             .ok()
@@ -500,6 +605,7 @@ impl RegistryClient {
             .ok_or_else(|| RegistryError::Auth {
                 host: self.host.clone(),
                 detail: "the token server answered without a token".into(),
+                hint: None,
             })
     }
 
@@ -697,22 +803,26 @@ impl RegistryClient {
                             },
                             err.status_text()
                         ),
+                        hint: self.denied_hint(repo),
                     }
                 } else if self.creds.is_some() {
                     RegistryError::Auth {
                         host: self.host.clone(),
                         detail: format!(
-                            "the registry rejected the credentials ({})",
+                            "the registry rejected {} ({})",
+                            self.identity(),
                             err.status_text()
                         ),
+                        hint: Some(self.credentials_hint()),
                     }
                 } else {
                     RegistryError::Auth {
                         host: self.host.clone(),
                         detail: format!(
-                            "the registry requires credentials ({})",
+                            "the registry requires credentials and none were given ({})",
                             err.status_text()
                         ),
+                        hint: Some(self.credentials_hint()),
                     }
                 }
             }
@@ -721,6 +831,7 @@ impl RegistryClient {
                     host: self.host.clone(),
                     repository: repo.to_string(),
                     detail: format!("{method} {what} refused ({})", err.status_text()),
+                    hint: self.denied_hint(repo),
                 }
             }
             _ => RegistryError::Status(err),

@@ -104,6 +104,35 @@ impl Credentials {
     }
 }
 
+/// Where credentials came from, so that an error about them can say which ones to fix. Never
+/// holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// A command-line flag, e.g. `--dest-creds`.
+    Flag(&'static str),
+    /// A `_USER`/`_PASSWORD` pair of environment variables.
+    Env {
+        user: &'static str,
+        password: &'static str,
+    },
+    /// Docker `config.json` at this path.
+    DockerConfig(PathBuf),
+}
+
+impl fmt::Display for CredentialSource {
+    /// `` `--dest-creds` ``, `` `TARGET_REGISTRY_USER`/`TARGET_REGISTRY_PASSWORD` ``,
+    /// `` docker config `/home/me/.docker/config.json` ``.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CredentialSource::Flag(flag) => write!(f, "`{flag}`"),
+            CredentialSource::Env { user, password } => write!(f, "`{user}`/`{password}`"),
+            CredentialSource::DockerConfig(path) => {
+                write!(f, "docker config `{}`", path.display())
+            }
+        }
+    }
+}
+
 /// Why credentials could not be read. Messages name the file, the key and the helper, never a
 /// secret.
 #[derive(Debug, thiserror::Error)]
@@ -557,6 +586,27 @@ fn is_executable(p: &Path) -> bool {
 mod tests {
     use super::*;
     use base64::engine::general_purpose::STANDARD;
+
+    #[test]
+    fn credential_sources_name_where_to_look() {
+        assert_eq!(
+            CredentialSource::Flag("--dest-creds").to_string(),
+            "`--dest-creds`"
+        );
+        let env = CredentialSource::Env {
+            user: "TARGET_REGISTRY_USER",
+            password: "TARGET_REGISTRY_PASSWORD",
+        };
+        assert_eq!(
+            env.to_string(),
+            "`TARGET_REGISTRY_USER`/`TARGET_REGISTRY_PASSWORD`"
+        );
+        let config = CredentialSource::DockerConfig(PathBuf::from("/home/me/.docker/config.json"));
+        assert_eq!(
+            config.to_string(),
+            "docker config `/home/me/.docker/config.json`"
+        );
+    }
     use serde_json::json;
 
     fn basic(u: &str, p: &str) -> Option<Credentials> {

@@ -113,13 +113,20 @@ pub enum RegistryError {
     Connect { host: String, detail: String },
     #[error("request to `{url}` failed: {detail}")]
     Transport { url: String, detail: String },
+    /// Credentials missing or refused; `hint` says which ones to give or fix.
     #[error("authentication failed for `{host}`: {detail}")]
-    Auth { host: String, detail: String },
+    Auth {
+        host: String,
+        detail: String,
+        hint: Option<String>,
+    },
+    /// Authenticated (or anonymous) but not allowed; `hint` names who lacks which right.
     #[error("access denied to `{repository}` on `{host}`: {detail}")]
     Denied {
         host: String,
         repository: String,
         detail: String,
+        hint: String,
     },
     #[error("manifest `{reference}` not found")]
     ManifestUnknown { reference: String },
@@ -194,21 +201,17 @@ impl RegistryError {
     /// A hint for the user, when the fix is known.
     pub fn hint(&self) -> Option<String> {
         match self {
-            RegistryError::Auth { .. } => Some(
-                "check the credentials (`--src-creds`/`--dest-creds`, `SOURCE_REGISTRY_USER`/`TARGET_REGISTRY_USER` and their `_PASSWORD`, or `docker login`)".into(),
-            ),
-            RegistryError::Denied { .. } => Some(
-                "the credentials lack the right to do this: push needs write access to the target repository".into(),
-            ),
+            RegistryError::Auth { hint, .. } => hint.clone(),
+            RegistryError::Denied { hint, .. } => Some(hint.clone()),
             RegistryError::DigestMismatch { .. } | RegistryError::SizeMismatch { .. } => Some(
                 "the source served different bytes than its manifest names (after retries); nothing was tagged, run again later or report it to the source registry".into(),
             ),
             RegistryError::ManifestUnknown { .. } => {
                 Some("check the tag: the registry has no manifest by that name".into())
             }
-            RegistryError::Connect { detail, .. } if detail.contains("certificate") => Some(
-                "trust the registry's CA with `--ca-cert FILE`, or use `--insecure-registry HOST`".into(),
-            ),
+            RegistryError::Connect { host, detail } if detail.contains("certificate") => Some(format!(
+                "trust the registry's CA with `--ca-cert FILE` or `SSL_CERT_FILE`, or skip certificate checks for it with `--insecure-registry {host}`"
+            )),
             RegistryError::Connect { .. } => Some(
                 "check the address; for a plain-HTTP registry use `--insecure-registry HOST[:PORT]`".into(),
             ),
@@ -232,8 +235,12 @@ pub fn redact_url(url: &url::Url) -> String {
     u.to_string()
 }
 
-/// A reqwest error as text without URLs' queries; the chain of causes joined.
+/// A reqwest error as text without URLs' queries; the chain of causes joined. A rejected TLS
+/// certificate is said in words, without the HTTP stack's wrapping.
 pub fn describe_reqwest(err: &reqwest::Error) -> String {
+    if let Some(problem) = certificate_problem(err) {
+        return format!("the TLS certificate was rejected: {problem}");
+    }
     let mut out = if err.is_timeout() {
         "timed out".to_string()
     } else if err.is_connect() {
@@ -255,6 +262,29 @@ pub fn describe_reqwest(err: &reqwest::Error) -> String {
         source = s.source();
     }
     out
+}
+
+/// rustls' reason for refusing the server's certificate, somewhere in the chain of causes.
+fn certificate_problem(err: &reqwest::Error) -> Option<String> {
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        let text = s.to_string();
+        const PREFIX: &str = "invalid peer certificate: ";
+        if let Some(reason) = text.find(PREFIX).map(|at| &text[at + PREFIX.len()..]) {
+            return Some(match reason {
+                "UnknownIssuer" => {
+                    "it is signed by a certificate authority that is not trusted (UnknownIssuer)"
+                        .to_string()
+                }
+                "BadSignature" => "its signature does not match the trusted certificate \
+                                   authority of that name (BadSignature)"
+                    .to_string(),
+                _ => reason.to_string(),
+            });
+        }
+        source = s.source();
+    }
+    None
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 #![allow(clippy::unwrap_used)]
 mod copy_anonymous;
-mod copy_auth_modes;
+mod copy_auth;
 mod copy_errors;
 mod copy_fallback;
+mod copy_tls;
 mod copy_transport;
 mod copy_vs_skopeo;
 mod support;
