@@ -846,3 +846,31 @@ fn token_target_with_identity_token_from_docker_config() {
     assert_eq!(r.scopes, ["repository:app:pull,push"]);
     run.assert_no_secret(&[REFRESH_TOKEN.to_string()]);
 }
+
+#[test]
+fn token_same_registry_mounts_even_when_only_the_target_has_credentials() {
+    let registry = Registry::token("carol", "c4r0l-pw");
+    let img = image(
+        Format::Docker,
+        "linux",
+        "amd64",
+        None,
+        &[30_000, 20_000],
+        760,
+    );
+    push_image(&registry.client(), "public/app", Some("v1"), &img);
+    let run = copy_with(
+        &registry.reference("public/app", "v1"),
+        &registry.reference("private/app", "v1"),
+        &["--dest-creds", "carol:c4r0l-pw"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let image = &run.report["images"][0];
+    assert_eq!(image["blobs"]["mounted"], 3, "{:#}", run.report);
+    assert_eq!(image["blobs"]["copied"], 0);
+    assert_eq!(
+        registry.client().head_manifest("private/app", "v1"),
+        Some(img.digest)
+    );
+}
