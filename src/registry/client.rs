@@ -44,6 +44,9 @@ pub struct Session {
     credentials: HashMap<(String, Role), (Credentials, CredentialSource)>,
     docker_config: Option<std::path::PathBuf>,
     clients: Mutex<HashMap<(String, Role), Arc<RegistryClient>>>,
+    /// Held while a client is being made, so parallel images never run a credential helper
+    /// twice for one registry.
+    creating: tokio::sync::Mutex<()>,
 }
 
 impl Session {
@@ -53,6 +56,7 @@ impl Session {
             credentials: HashMap::new(),
             docker_config: crate::registry::credentials::docker_config_path(),
             clients: Mutex::new(HashMap::new()),
+            creating: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -87,6 +91,10 @@ impl Session {
         role: Role,
     ) -> Result<Arc<RegistryClient>, RegistryError> {
         let key = (registry.to_string(), role);
+        if let Some(c) = lock(&self.clients).get(&key) {
+            return Ok(c.clone());
+        }
+        let _creating = self.creating.lock().await;
         if let Some(c) = lock(&self.clients).get(&key) {
             return Ok(c.clone());
         }
@@ -543,10 +551,9 @@ impl RegistryClient {
     }
 
     fn token_transport_error(&self, e: &reqwest::Error) -> RegistryError {
-        RegistryError::Auth {
+        RegistryError::TokenUnavailable {
             host: self.host.clone(),
             detail: format!("cannot reach the token server: {}", describe_reqwest(e)),
-            hint: None,
         }
     }
 
@@ -588,6 +595,12 @@ impl RegistryClient {
                 .await
                 .unwrap_or_default();
             let e = StatusError::new("GET", realm, status.as_u16(), &body);
+            if is_retryable_status(status.as_u16()) {
+                return Err(RegistryError::TokenUnavailable {
+                    host: self.host.clone(),
+                    detail: format!("token request failed: {e}"),
+                });
+            }
             return Err(RegistryError::Auth {
                 host: self.host.clone(),
                 detail: format!("token request failed: {e}"),

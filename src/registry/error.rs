@@ -128,6 +128,9 @@ pub enum RegistryError {
         detail: String,
         hint: String,
     },
+    /// The token server could not be reached or failed (5xx, 429): temporary, retried.
+    #[error("cannot get a token for `{host}`: {detail}")]
+    TokenUnavailable { host: String, detail: String },
     #[error("manifest `{reference}` not found")]
     ManifestUnknown { reference: String },
     #[error("repository `{reference}` not found")]
@@ -158,6 +161,7 @@ impl RegistryError {
         match self {
             RegistryError::Connect { .. } | RegistryError::Transport { .. } => true,
             RegistryError::DigestMismatch { .. } | RegistryError::SizeMismatch { .. } => true,
+            RegistryError::TokenUnavailable { .. } => true,
             RegistryError::Status(s) => {
                 is_retryable_status(s.status)
                     || s.has_code("TOOMANYREQUESTS")
@@ -290,6 +294,25 @@ fn certificate_problem(err: &reqwest::Error) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unavailable_token_server_is_temporary_a_refusal_is_not() {
+        let down = RegistryError::TokenUnavailable {
+            host: "r".into(),
+            detail: "cannot reach the token server: connection refused".into(),
+        };
+        assert!(down.is_temporary());
+        assert_eq!(
+            down.to_string(),
+            "cannot get a token for `r`: cannot reach the token server: connection refused"
+        );
+        let refused = RegistryError::Auth {
+            host: "r".into(),
+            detail: "rejected".into(),
+            hint: None,
+        };
+        assert!(!refused.is_temporary());
+    }
 
     #[test]
     fn parses_error_envelope_and_redacts() {
