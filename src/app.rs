@@ -193,6 +193,15 @@ pub fn engine(args: &CopyArgs, sources: &[&str], targets: &[&str]) -> Result<Eng
         crate::env::TARGET_REGISTRY_USER,
         crate::env::TARGET_REGISTRY_PASSWORD,
     )?;
+    if crate::report::github::enabled() {
+        // Before anything else is printed: GitHub then hides these values in every log line.
+        let secrets: Vec<&str> = src
+            .iter()
+            .chain(dst.iter())
+            .flat_map(|(c, _)| c.secrets())
+            .collect();
+        print!("{}", crate::report::github::mask_commands(secrets));
+    }
     if let Some((c, from)) = src {
         for r in sources {
             session.set_credentials(r, Role::Source, c.clone(), from.clone());
@@ -212,9 +221,18 @@ pub fn engine(args: &CopyArgs, sources: &[&str], targets: &[&str]) -> Result<Eng
 
 /// Print the result lines, write `--report-json` and append `--summary`.
 pub fn write_outputs(run: &RunReport, args: &CopyArgs, title: &str) -> Result<(), UsageError> {
+    let actions = crate::report::github::enabled();
     let mut out = std::io::stdout().lock();
     for img in &run.images {
-        let _ = writeln!(out, "{}", result_line(img));
+        if actions {
+            let _ = write!(
+                out,
+                "{}",
+                crate::report::github::image_commands(img, &result_line(img))
+            );
+        } else {
+            let _ = writeln!(out, "{}", result_line(img));
+        }
     }
     if run.images.len() > 1 || run.dry_run {
         let s = &run.summary;
@@ -243,11 +261,27 @@ pub fn write_outputs(run: &RunReport, args: &CopyArgs, title: &str) -> Result<()
         };
         let _ = writeln!(out, "{line}");
     }
-    if let Some(path) = &args.report_json {
+    // Under GitHub Actions the report always lands in a file, for the `report` output.
+    let report_path = args.report_json.clone().or_else(|| {
+        actions.then(|| {
+            std::path::PathBuf::from(
+                crate::env::var(crate::env::RUNNER_TEMP).unwrap_or_else(|| ".".into()),
+            )
+            .join("registry-mirror-report.json")
+        })
+    });
+    if let Some(path) = &report_path {
         std::fs::write(path, run.to_json() + "\n").map_err(|e| {
             UsageError::new(format!(
                 "cannot write the JSON report `{}`: {e}",
                 path.display()
+            ))
+        })?;
+    }
+    if let (true, Some(path)) = (actions, &report_path) {
+        crate::report::github::write_outputs(run, path).map_err(|e| {
+            UsageError::new(format!(
+                "cannot append the step outputs to `GITHUB_OUTPUT`: {e}"
             ))
         })?;
     }

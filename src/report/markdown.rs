@@ -30,6 +30,14 @@ fn short(d: &Option<String>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// `12.3 MiB/s`, or `-` when nothing moved or no time passed.
+pub fn speed(bytes: u64, ms: u64) -> String {
+    if bytes == 0 || ms == 0 {
+        return "-".into();
+    }
+    format!("{}/s", human_bytes(bytes * 1000 / ms))
+}
+
 /// Render the run as Markdown.
 pub fn render(report: &RunReport, title: &str) -> String {
     let s = &report.summary;
@@ -49,7 +57,7 @@ pub fn render(report: &RunReport, title: &str) -> String {
         s.blobs_skipped,
         report.duration_ms as f64 / 1000.0
     ));
-    out.push_str("| status | source | target | digest | platforms | size | time |\n|---|---|---|---|---|---|---|\n");
+    out.push_str("| status | source | target | digest | platforms | size | time | speed |\n|---|---|---|---|---|---|---|---|\n");
     for i in &report.images {
         let status = match (i.status, i.action.as_deref()) {
             (Status::Copied, _) => "✅ copied".to_string(),
@@ -59,14 +67,15 @@ pub fn render(report: &RunReport, title: &str) -> String {
             (Status::Planned, None) => "📝 planned".to_string(),
         };
         out.push_str(&format!(
-            "| {} | `{}` | `{}` | `{}` | {} | {} | {:.1}s |\n",
+            "| {} | `{}` | `{}` | `{}` | {} | {} | {:.1}s | {} |\n",
             status,
             cell(&i.source),
             cell(&i.target),
             short(&i.digest),
             cell(&i.platforms.join(", ")),
             human_bytes(i.bytes),
-            i.duration_ms as f64 / 1000.0
+            i.duration_ms as f64 / 1000.0,
+            speed(i.bytes, i.duration_ms)
         ));
     }
     let failed: Vec<_> = report
@@ -109,7 +118,9 @@ mod tests {
             vec![ok, bad],
         );
         let md = render(&r, "copy");
-        assert!(md.contains("| ✅ copied | `docker.io/library/nginx:1.27` | `r/ns/nginx:1.27` | `sha256:aaaaaaaaaaaa` | linux/amd64 | 2.0 KiB | 0.0s |"), "{md}");
+        assert!(md.contains("| ✅ copied | `docker.io/library/nginx:1.27` | `r/ns/nginx:1.27` | `sha256:aaaaaaaaaaaa` | linux/amd64 | 2.0 KiB | 0.0s | - |"), "{md}");
+        assert_eq!(speed(10 << 20, 2000), "5.0 MiB/s");
+        assert_eq!(speed(0, 2000), "-");
         assert!(md.contains("`x\\|y`"));
         assert!(md.contains("boom &lt;b&gt;@\u{200b}team&lt;/b&gt;"));
         assert!(md.contains("**2** images: 1 copied, 0 up to date, 1 failed"));

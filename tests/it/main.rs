@@ -6,5 +6,6 @@ mod copy_fallback;
 mod copy_tls;
 mod copy_transport;
 mod copy_vs_skopeo;
+mod github_actions;
 mod support;
 mod support_smoke;
