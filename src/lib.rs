@@ -9,6 +9,7 @@ pub mod cli;
 pub mod copy;
 pub mod env;
 pub mod issue_form;
+pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod report;

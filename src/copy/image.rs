@@ -162,7 +162,7 @@ impl Engine {
             slots: &self.blob_slots,
             chunk_size: opts.chunk_size,
             retries: self.retries,
-            progress: None,
+            progress: Some(self.bytes_moved.clone()),
             prefetched: tree.config.as_ref(),
         };
         loop {

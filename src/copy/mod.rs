@@ -57,6 +57,8 @@ pub struct Engine {
     pub ledger: blob::Ledger,
     pub blob_slots: tokio::sync::Semaphore,
     pub retries: u32,
+    /// Bytes moved by every blob transfer so far (for progress display).
+    pub bytes_moved: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Engine {
@@ -67,6 +69,7 @@ impl Engine {
             ledger: blob::Ledger::default(),
             blob_slots: tokio::sync::Semaphore::new(blobs_in_flight.max(1)),
             retries,
+            bytes_moved: Arc::default(),
         }
     }
 }
