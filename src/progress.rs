@@ -24,8 +24,10 @@ impl Progress {
         };
         let bar = ProgressBar::with_draw_target(Some(images), target);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} images  {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} images  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         let ticker = (!bar.is_hidden()).then(|| {
             let bar = bar.clone();
