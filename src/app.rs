@@ -3,8 +3,12 @@
 //! Exit codes (CONTRACT.md): 0 every image copied or already up to date, 1 at least one image
 //! failed, 2 invalid input or usage (nothing was written).
 
-use crate::cli::{Cli, Command, CopyArgs, CopyCmd, LogArgs, LogFormat};
+use crate::cli::{
+    Cli, Command, CopyArgs, CopyCmd, ListInput, LogArgs, LogFormat, MirrorCmd, TargetArgs,
+    ValidateCmd,
+};
 use crate::copy::{CopyOptions, Engine, Platforms};
+use crate::list_jobs::{Destination, LineJob, PLACEHOLDER_REGISTRY};
 use crate::reference::Reference;
 use crate::registry::client::{Role, Session};
 use crate::registry::credentials::{CredentialSource, Credentials};
@@ -66,6 +70,8 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<u8, UsageError> {
     match cli.command {
         Command::Copy(cmd) => copy(cmd).await,
+        Command::Mirror(cmd) => mirror(cmd).await,
+        Command::Validate(cmd) => validate(cmd),
     }
 }
 
@@ -84,6 +90,170 @@ async fn copy(cmd: CopyCmd) -> Result<u8, UsageError> {
     let run = RunReport::new(started, t0.elapsed(), opts.dry_run, vec![report]);
     write_outputs(&run, &cmd.copy, "registry-mirror copy")?;
     Ok(run.exit_code())
+}
+
+/// The list text: the arguments (one line each), then the file or stdin.
+fn read_list(input: &ListInput, extra: Option<&std::path::Path>) -> Result<String, UsageError> {
+    let mut text = input.images.join("\n");
+    let file = extra.or(input.file.as_deref());
+    if let Some(path) = file {
+        let body = if path == std::path::Path::new("-") {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .map_err(|e| UsageError::new(format!("cannot read the list from stdin: {e}")))?;
+            s
+        } else {
+            std::fs::read_to_string(path).map_err(|e| {
+                UsageError::new(format!("cannot read the list `{}`: {e}", path.display()))
+            })?
+        };
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&body);
+    }
+    if text.trim().is_empty() {
+        return Err(UsageError::new("the list is empty")
+            .hint("name images as arguments, or give a list with `--file FILE` (`-` for stdin)"));
+    }
+    Ok(text)
+}
+
+/// Jobs for a list, or the usage error that lists every problem.
+fn list_jobs(
+    text: &str,
+    max_images: usize,
+    target: &TargetArgs,
+    require_registry: bool,
+) -> Result<Vec<LineJob>, UsageError> {
+    let registry = target
+        .target_registry
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    let dest = Destination {
+        registry: if require_registry {
+            registry
+        } else {
+            Some(registry.unwrap_or(PLACEHOLDER_REGISTRY))
+        },
+        namespace: target.target_namespace.trim(),
+        naming: target.naming,
+    };
+    let (jobs, warnings) = crate::list_jobs::resolve(text, max_images, &dest)
+        .map_err(|e| UsageError::new(e.to_string().trim_end().to_string()))?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(jobs)
+}
+
+async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {
+    let started = SystemTime::now();
+    let t0 = Instant::now();
+    let text = read_list(&cmd.list, None)?;
+    let jobs = list_jobs(&text, cmd.list.max_images, &cmd.target, true)?;
+    let opts = copy_options(&cmd.copy)?;
+    let sources: Vec<&str> = jobs.iter().map(|j| j.job.source.registry()).collect();
+    let targets: Vec<&str> = jobs.iter().map(|j| j.job.target.registry()).collect();
+    let engine = engine(&cmd.copy, &sources, &targets)?;
+    let jobs: Vec<crate::copy::batch::Job> = jobs.into_iter().map(|j| j.job).collect();
+    let visible = !cmd.copy.dry_run && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let progress =
+        crate::progress::Progress::start(jobs.len() as u64, engine.bytes_moved.clone(), visible);
+    let reports = engine
+        .copy_all(&jobs, &opts, cmd.copy.parallel as usize, |_| {
+            progress.image_done()
+        })
+        .await;
+    progress.finish();
+    let run = RunReport::new(started, t0.elapsed(), opts.dry_run, reports);
+    write_outputs(&run, &cmd.copy, "registry-mirror mirror")?;
+    Ok(run.exit_code())
+}
+
+fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
+    let (text, platforms) = match &cmd.issue_body {
+        Some(path) => {
+            let body = read_list(
+                &ListInput {
+                    images: Vec::new(),
+                    file: None,
+                    max_images: cmd.list.max_images,
+                },
+                Some(path),
+            )?;
+            let form = crate::issue_form::parse(&body);
+            let platforms = if form.all_platforms || cmd.all_platforms {
+                vec!["all".to_string()]
+            } else {
+                form.platforms
+                    .clone()
+                    .unwrap_or_else(|| cmd.platform.clone())
+                    .split(',')
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            };
+            if form.images.trim().is_empty() {
+                return Err(UsageError::new("the issue lists no images")
+                    .hint("write one image a line under `### Images`, e.g. `nginx:1.27`"));
+            }
+            (form.images, platforms)
+        }
+        None => {
+            let platforms = if cmd.all_platforms {
+                vec!["all".to_string()]
+            } else {
+                cmd.platform
+                    .split(',')
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            };
+            (read_list(&cmd.list, None)?, platforms)
+        }
+    };
+    if platforms != ["all"] {
+        crate::registry::platform::parse_list(&platforms.join(","))
+            .map_err(|e| UsageError::new(format!("platforms: {e}")).hint("write platforms as `os/arch[/variant]`, comma-separated, e.g. `linux/amd64,linux/arm64`"))?;
+    }
+    let jobs = list_jobs(&text, cmd.list.max_images, &cmd.target, false)?;
+    let shown = |r: &Reference| {
+        r.to_string()
+            .replace(PLACEHOLDER_REGISTRY, "$TARGET_REGISTRY")
+    };
+    let mut out = std::io::stdout().lock();
+    if cmd.json {
+        let images: Vec<serde_json::Value> = jobs
+            .iter()
+            .map(|j| serde_json::json!({"line": j.line, "source": j.job.source.to_string(), "target": shown(&j.job.target), "platforms": platforms}))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"images": images}))
+                .unwrap_or_default()
+        );
+    } else {
+        for j in &jobs {
+            let _ = writeln!(
+                out,
+                "line {:>3}: {} -> {} [{}]",
+                j.line,
+                j.job.source,
+                shown(&j.job.target),
+                platforms.join(", ")
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{} image{} valid",
+            jobs.len(),
+            if jobs.len() == 1 { "" } else { "s" }
+        );
+    }
+    Ok(0)
 }
 
 fn parse_reference(text: &str, what: &str) -> Result<Reference, UsageError> {

@@ -1,6 +1,7 @@
 //! Command-line definitions only (clap derive); the doc comments are the help text.
 
 use crate::copy::Format;
+use crate::target_naming::Naming;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -37,7 +38,92 @@ pub enum Command {
     /// Copy one image (tag or digest) to an exact destination reference
     #[command(after_help = COPY_EXAMPLES)]
     Copy(CopyCmd),
+    /// Copy a list of images into the target namespace (flattened names by default)
+    #[command(after_help = MIRROR_EXAMPLES)]
+    Mirror(MirrorCmd),
+    /// Parse and validate a list offline; print the normalized plan
+    #[command(after_help = VALIDATE_EXAMPLES)]
+    Validate(ValidateCmd),
 }
+
+/// Where a list comes from: arguments, a file or stdin.
+#[derive(Debug, Args, Clone)]
+pub struct ListInput {
+    /// Images, one per argument (`name:tag`, or `SOURCE TARGET` quoted as one argument)
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// Read the list from FILE (`-` for stdin): one image a line, `#` comments, bullets and code fences allowed
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Refuse lists longer than this
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub max_images: usize,
+}
+
+/// The target namespace of `mirror`, `issue` and `run`.
+#[derive(Debug, Args, Clone)]
+pub struct TargetArgs {
+    /// Target registry, e.g. `registry.cn-hangzhou.aliyuncs.com`
+    #[arg(long, value_name = "REGISTRY", env = crate::env::TARGET_REGISTRY)]
+    pub target_registry: Option<String>,
+    /// Namespace inside the target registry, e.g. `mirrors` (may be empty or several components)
+    #[arg(long, value_name = "NAMESPACE", env = crate::env::TARGET_NAMESPACE, default_value = "")]
+    pub target_namespace: String,
+    /// How source names map into the namespace: `flatten` (last path component), `path`, `full`
+    #[arg(long, value_enum, default_value_t = Naming::Flatten)]
+    pub naming: Naming,
+}
+
+/// `mirror [IMAGE...] [--file F|-]`.
+#[derive(Debug, Args)]
+pub struct MirrorCmd {
+    #[command(flatten)]
+    pub list: ListInput,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub copy: CopyArgs,
+}
+
+/// `validate [IMAGE...] [--file F] [--issue-body F]`.
+#[derive(Debug, Args)]
+pub struct ValidateCmd {
+    #[command(flatten)]
+    pub list: ListInput,
+    /// Read a GitHub issue body (the `mirror-request` form, or a bare list) from FILE (`-` for stdin)
+    #[arg(long, value_name = "FILE", conflicts_with = "file")]
+    pub issue_body: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Platforms to keep from multi-arch sources (shown in the plan)
+    #[arg(long, value_name = "LIST", env = crate::env::PLATFORMS, default_value = "linux/amd64")]
+    pub platform: String,
+    /// Keep every platform (shown in the plan)
+    #[arg(long)]
+    pub all_platforms: bool,
+    /// Print the plan as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+const MIRROR_EXAMPLES: &str = "\
+Examples:
+  # three images into registry.example.com/mirrors/<name>:<tag>
+  registry-mirror mirror --target-registry registry.example.com --target-namespace mirrors \\
+      nginx:1.27 registry.k8s.io/pause:3.9 quay.io/prometheus/node-exporter:v1.8.0
+
+  # a list file, 8 images at a time, see the plan first
+  registry-mirror mirror --dry-run --parallel 8 -f images.txt \\
+      --target-registry registry.cn-hangzhou.aliyuncs.com --target-namespace k8s
+
+  # a list on stdin; a line may name its own target: `SOURCE TARGET`
+  printf 'nginx:1.27 web/nginx:stable\\nalpine:3.20\\n' | \\
+      TARGET_REGISTRY=harbor.example.com TARGET_NAMESPACE=library registry-mirror mirror -f -";
+
+const VALIDATE_EXAMPLES: &str = "\
+Examples:
+  registry-mirror validate -f images.txt --target-registry registry.example.com --target-namespace mirrors
+  registry-mirror validate --issue-body body.md --json";
 
 /// `copy SRC DST`.
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ pub mod copy;
 pub mod env;
 pub mod image_list;
 pub mod issue_form;
+pub mod list_jobs;
 pub mod progress;
 pub mod reference;
 pub mod registry;

@@ -7,5 +7,6 @@ mod copy_tls;
 mod copy_transport;
 mod copy_vs_skopeo;
 mod github_actions;
+mod mirror;
 mod support;
 mod support_smoke;

@@ -1,0 +1,192 @@
+//! From a list's text and the target flags to the jobs of a run: parse every line, place each
+//! source in the target namespace, refuse collisions. Shared by `mirror`, `validate` and (later)
+//! `issue`; pure and offline.
+
+use crate::copy::batch::Job;
+use crate::image_list::{self, ListErrors};
+use crate::target_naming::{self, Collision, Naming};
+use std::fmt;
+
+/// Stands in for the target registry when none is set (`validate` without `--target-registry`).
+pub const PLACEHOLDER_REGISTRY: &str = "target-registry.invalid";
+
+/// Where the list goes.
+#[derive(Debug, Clone)]
+pub struct Destination<'a> {
+    /// `None`: only lines with a full target of their own are valid (and `validate` shows a
+    /// placeholder).
+    pub registry: Option<&'a str>,
+    pub namespace: &'a str,
+    pub naming: Naming,
+}
+
+/// A job with the list line it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineJob {
+    pub line: usize,
+    pub job: Job,
+}
+
+/// Why a list cannot run; every problem at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobsError {
+    List(ListErrors),
+    /// (line, message) for targets that are not valid references.
+    Targets(Vec<(usize, String)>),
+    NoTargetRegistry {
+        lines: Vec<usize>,
+    },
+    Collisions(Vec<Collision>),
+}
+
+impl fmt::Display for JobsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JobsError::List(e) => write!(f, "{e}"),
+            JobsError::Targets(list) => {
+                writeln!(f, "{} invalid target{}; nothing was copied:", list.len(), plural(list.len()))?;
+                for (line, m) in list {
+                    writeln!(f, "  line {line}: {m}")?;
+                }
+                Ok(())
+            }
+            JobsError::NoTargetRegistry { lines } => writeln!(
+                f,
+                "no target registry: {} line{} ({}) name{} no full target\n  hint: set `--target-registry` (or `TARGET_REGISTRY`), e.g. `--target-registry registry.example.com --target-namespace mirrors`",
+                lines.len(),
+                plural(lines.len()),
+                lines.iter().map(|l| format!("line {l}")).collect::<Vec<_>>().join(", "),
+                if lines.len() == 1 { "s" } else { "" }
+            ),
+            JobsError::Collisions(list) => {
+                writeln!(f, "{} target collision{}; nothing was copied:", list.len(), plural(list.len()))?;
+                for c in list {
+                    writeln!(f, "  {c}")?;
+                }
+                writeln!(
+                    f,
+                    "  hint: give one of them its own target (`SOURCE TARGET` on its line), or use `--naming path`"
+                )
+            }
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// The jobs of a list, plus the parser's warnings.
+pub fn resolve(
+    text: &str,
+    max_images: usize,
+    dest: &Destination<'_>,
+) -> Result<(Vec<LineJob>, Vec<String>), JobsError> {
+    let list = image_list::parse(text, max_images).map_err(JobsError::List)?;
+    let registry = dest.registry.unwrap_or(PLACEHOLDER_REGISTRY);
+    let mut jobs = Vec::new();
+    let mut bad = Vec::new();
+    let mut unplaced = Vec::new();
+    for e in &list.entries {
+        let full = matches!(e.target, Some(image_list::TargetSpec::Full(_)));
+        if dest.registry.is_none() && !full {
+            unplaced.push(e.line);
+        }
+        match target_naming::target_of_entry(e, dest.naming, registry, dest.namespace) {
+            Ok(target) => jobs.push(LineJob {
+                line: e.line,
+                job: Job {
+                    source: e.source.clone(),
+                    target,
+                },
+            }),
+            Err(err) => bad.push((e.line, format!("target for `{}`: {err}", e.source))),
+        }
+    }
+    if !bad.is_empty() {
+        return Err(JobsError::Targets(bad));
+    }
+    let pairs: Vec<_> = jobs
+        .iter()
+        .map(|j| (j.line, &j.job.source, &j.job.target))
+        .collect();
+    let found = target_naming::collisions(&pairs);
+    if !found.is_empty() {
+        return Err(JobsError::Collisions(found));
+    }
+    if !unplaced.is_empty() && dest.registry.is_none() {
+        return Err(JobsError::NoTargetRegistry { lines: unplaced });
+    }
+    Ok((jobs, list.warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dest(registry: Option<&str>) -> Destination<'_> {
+        Destination {
+            registry,
+            namespace: "mirrors",
+            naming: Naming::Flatten,
+        }
+    }
+
+    #[test]
+    fn jobs_in_list_order() {
+        let (jobs, warnings) = resolve(
+            "nginx:1.27\nregistry.k8s.io/pause:3.9 k8s/pause\n",
+            100,
+            &dest(Some("r.example.com")),
+        )
+        .expect("valid");
+        assert!(warnings.is_empty());
+        let pairs: Vec<(usize, String, String)> = jobs
+            .iter()
+            .map(|j| (j.line, j.job.source.to_string(), j.job.target.to_string()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                (
+                    1,
+                    "docker.io/library/nginx:1.27".into(),
+                    "r.example.com/mirrors/nginx:1.27".into()
+                ),
+                (
+                    2,
+                    "registry.k8s.io/pause:3.9".into(),
+                    "r.example.com/mirrors/k8s/pause:3.9".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn collisions_and_missing_registry() {
+        let e = resolve(
+            "gcr.io/a/pause:3.9\nregistry.k8s.io/pause:3.9\n",
+            100,
+            &dest(Some("r.io")),
+        )
+        .expect_err("collision");
+        assert_eq!(
+            e.to_string(),
+            "1 target collision; nothing was copied:\n  \
+             line 2 (`registry.k8s.io/pause:3.9`) and line 1 (`gcr.io/a/pause:3.9`) both map to `r.io/mirrors/pause:3.9`\n  \
+             hint: give one of them its own target (`SOURCE TARGET` on its line), or use `--naming path`\n"
+        );
+        let e = resolve("nginx:1.27\nalpine:3 r.io/x/alpine:3\n", 100, &dest(None))
+            .expect_err("no registry");
+        assert!(
+            e.to_string()
+                .starts_with("no target registry: 1 line (line 1) names no full target"),
+            "{e}"
+        );
+        assert!(resolve("alpine:3 r.io/x/alpine:3\n", 100, &dest(None)).is_ok());
+    }
+}
