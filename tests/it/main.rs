@@ -10,3 +10,4 @@ mod github_actions;
 mod mirror;
 mod support;
 mod support_smoke;
+mod validate;

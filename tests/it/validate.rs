@@ -1,0 +1,119 @@
+//! `validate`: offline parsing of lists and issue bodies, the normalized plan, exit codes.
+
+use crate::support::bin;
+
+fn validate(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut cli = bin();
+    cli.arg("validate")
+        .args(args)
+        .write_stdin(stdin.to_string());
+    let out = cli.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn prints_the_normalized_plan() {
+    let (code, stdout, stderr) = validate(
+        &[
+            "-f",
+            "-",
+            "--target-registry",
+            "r.example.com",
+            "--target-namespace",
+            "mirrors",
+        ],
+        "```\n- nginx:1.27\n- registry.k8s.io/pause:3.9 k8s/pause\n- nginx:1.27\n```\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "line   2: docker.io/library/nginx:1.27 -> r.example.com/mirrors/nginx:1.27 [linux/amd64]\n\
+         line   3: registry.k8s.io/pause:3.9 -> r.example.com/mirrors/k8s/pause:3.9 [linux/amd64]\n\
+         2 images valid\n"
+    );
+    assert!(
+        stderr.contains("line 4: `nginx:1.27` repeats line 2; copied once"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn every_bad_line_is_reported_with_exit_2() {
+    let (code, stdout, stderr) = validate(&["-f", "-"], "nginx:1.27\nnginx\nalpine：3.20\n");
+    assert_eq!(code, 2);
+    assert!(stdout.is_empty());
+    assert_eq!(
+        stderr,
+        "error: 2 invalid lines; nothing was copied:\n  \
+         line 2: `nginx`: has no tag\n    hint: write `nginx:latest` to copy the latest tag\n  \
+         line 3: `alpine：3.20`: contains full-width characters\n    hint: write it in ASCII: `alpine:3.20`\n"
+    );
+}
+
+#[test]
+fn a_collision_names_both_lines() {
+    let (code, _, stderr) = validate(
+        &[
+            "--target-registry",
+            "r.io",
+            "gcr.io/google-containers/pause:3.9",
+            "registry.k8s.io/pause:3.9",
+        ],
+        "",
+    );
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("line 2 (`registry.k8s.io/pause:3.9`) and line 1 (`gcr.io/google-containers/pause:3.9`) both map to `r.io/pause:3.9`"),
+        "{stderr}"
+    );
+    let (code, stdout, _) = validate(
+        &[
+            "--target-registry",
+            "r.io",
+            "--naming",
+            "path",
+            "gcr.io/google-containers/pause:3.9",
+            "registry.k8s.io/pause:3.9",
+        ],
+        "",
+    );
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("-> r.io/google-containers/pause:3.9"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn reads_the_issue_form() {
+    let body = "### Images\n\nnginx:1.27\nquay.io/prometheus/node-exporter:v1.8.0\n\n### Platforms\n\nlinux/amd64,linux/arm64\n\n### Options\n\n- [ ] Sync all architectures\n";
+    let (code, stdout, stderr) = validate(
+        &["--issue-body", "-", "--target-registry", "r.io", "--json"],
+        body,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let plan: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        plan,
+        serde_json::json!({"images": [
+            {"line": 1, "source": "docker.io/library/nginx:1.27", "target": "r.io/nginx:1.27", "platforms": ["linux/amd64", "linux/arm64"]},
+            {"line": 2, "source": "quay.io/prometheus/node-exporter:v1.8.0", "target": "r.io/node-exporter:v1.8.0", "platforms": ["linux/amd64", "linux/arm64"]}
+        ]})
+    );
+}
+
+#[test]
+fn too_many_images_is_a_clear_error() {
+    let list: String = (0..3).map(|i| format!("app{i}:1\n")).collect();
+    let (code, _, stderr) = validate(&["-f", "-", "--max-images", "2"], &list);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("the list has 3 images, more than the limit of 2"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`--max-images 3`"), "{stderr}");
+}
