@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A local demo: two throw-away registries, one generated image, `registry-mirror copy` twice
-# (the second run finds the target up to date), then the JSON report.
+# A local, offline demo: two throw-away registries, a few generated images (two of them
+# multi-arch), `registry-mirror mirror` into a flattened namespace, the same run again (all up
+# to date), and the Markdown report.
 #   bash bench/demo.sh
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -9,11 +10,25 @@ cargo build --release --quiet
 BIN=target/release/registry-mirror
 SRC=$(start_registry source)
 DST=$(start_registry target)
-echo "source registry $SRC, target registry $DST"
-seed_image "$SRC/library/demo:1.0" 8 2 1
+echo "source registry $SRC, target registry $DST; seeding images..."
+ARCHS="amd64 arm64" seed_image "$SRC/library/web:1.27" 4 1
+ARCHS="amd64 arm64" seed_image "$SRC/team/api:2.0" 3 1
+seed_image "$SRC/tools/cli:0.9" 2 1
+seed_image "$SRC/google-containers/pause:3.9" 1
+cat >"$WORK/images.txt" <<LIST
+# images to mirror (the mirror-request issue form takes the same list)
+- $SRC/library/web:1.27
+- $SRC/team/api:2.0
+- \`$SRC/tools/cli:0.9\`
+$SRC/google-containers/pause:3.9 k8s/pause
+LIST
+cat "$WORK/images.txt"
 set -x
-$BIN copy "$SRC/library/demo:1.0" "$DST/mirror/demo:1.0" --report-json "$WORK/report.json"
-$BIN copy "$SRC/library/demo:1.0" "$DST/mirror/demo:1.0"
-$BIN copy --dry-run "$SRC/library/demo:1.0" "$DST/mirror/demo:1.1"
+$BIN validate -f "$WORK/images.txt" --target-registry "$DST" --target-namespace mirrors \
+  --platform linux/amd64,linux/arm64
+$BIN mirror -f "$WORK/images.txt" --target-registry "$DST" --target-namespace mirrors \
+  --platform linux/amd64,linux/arm64 --summary "$WORK/summary.md" --report-json "$WORK/report.json"
+$BIN mirror -q -f "$WORK/images.txt" --target-registry "$DST" --target-namespace mirrors \
+  --platform linux/amd64,linux/arm64
 set +x
-python3 -m json.tool "$WORK/report.json"
+cat "$WORK/summary.md"

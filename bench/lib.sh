@@ -60,49 +60,66 @@ PY
 }
 
 # seed_image HOST/REPO:TAG LAYER_MIB... : builds an OCI layout with random gzip-typed layers of
-# the given sizes (MiB, random bytes so nothing compresses) and pushes it as Docker v2s2 with skopeo.
+# the given sizes (MiB, random bytes so nothing compresses) and pushes it with skopeo. With
+# ARCHS="amd64 arm64" it builds a multi-arch OCI index (one image per arch, sharing the first
+# layer) and pushes every platform; otherwise one Docker v2s2 image.
 seed_image() {
   local ref=$1; shift
   local layout="$WORK/layout-$RANDOM"
-  python3 - "$layout" "$@" <<'PY'
+  ARCHS="${ARCHS:-}" python3 - "$layout" "$@" <<'PY'
 import hashlib, json, os, sys
 layout, sizes = sys.argv[1], [int(s) for s in sys.argv[2:]]
+archs = os.environ.get("ARCHS", "").split() or ["amd64"]
 blobs = os.path.join(layout, "blobs", "sha256")
 os.makedirs(blobs)
-def put_file(path_tmp):
+def put_file(tmp):
     h = hashlib.sha256()
-    with open(path_tmp, "rb") as f:
+    with open(tmp, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     d = h.hexdigest()
-    os.rename(path_tmp, os.path.join(blobs, d))
+    os.rename(tmp, os.path.join(blobs, d))
     return "sha256:" + d, os.path.getsize(os.path.join(blobs, d))
 def put(data):
     tmp = os.path.join(layout, "tmp")
     with open(tmp, "wb") as f:
         f.write(data)
     return put_file(tmp)
-layers = []
-for mib in sizes:
+def random_layer(mib):
     tmp = os.path.join(layout, "tmp")
     with open(tmp, "wb") as f:
         for _ in range(mib):
             f.write(os.urandom(1 << 20))
     d, n = put_file(tmp)
-    layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": n})
-config = json.dumps({"architecture": "amd64", "os": "linux",
-    "rootfs": {"type": "layers", "diff_ids": [l["digest"] for l in layers]},
-    "config": {}}).encode()
-cd, cn = put(config)
-manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cn},
-    "layers": layers}).encode()
-md, mn = put(manifest)
-json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-    "digest": md, "size": mn, "annotations": {"org.opencontainers.image.ref.name": "seed"}}]},
-    open(os.path.join(layout, "index.json"), "w"))
+    return {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": n}
+shared = random_layer(sizes[0]) if sizes else None
+entries = []
+for arch in archs:
+    layers = ([shared] if shared else []) + [random_layer(m) for m in sizes[1:]]
+    config = json.dumps({"architecture": arch, "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [l["digest"] for l in layers]}, "config": {}}).encode()
+    cd, cn = put(config)
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cn},
+        "layers": layers}).encode()
+    md, mn = put(manifest)
+    entries.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": mn,
+        "platform": {"architecture": arch, "os": "linux"}})
+if len(archs) > 1:
+    idx = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries}).encode()
+    xd, xn = put(idx)
+    top = {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": xd, "size": xn}
+else:
+    top = {k: entries[0][k] for k in ("mediaType", "digest", "size")}
+top["annotations"] = {"org.opencontainers.image.ref.name": "seed"}
+json.dump({"schemaVersion": 2, "manifests": [top]}, open(os.path.join(layout, "index.json"), "w"))
 open(os.path.join(layout, "oci-layout"), "w").write('{"imageLayoutVersion":"1.0.0"}')
 PY
-  skopeo copy -q --dest-tls-verify=false --format v2s2 "oci:$layout:seed" "docker://$ref" >/dev/null
+  if [ -n "${ARCHS:-}" ]; then
+    skopeo copy -q --all --dest-tls-verify=false "oci:$layout:seed" "docker://$ref" >/dev/null
+  else
+    skopeo copy -q --dest-tls-verify=false --format v2s2 "oci:$layout:seed" "docker://$ref" >/dev/null
+  fi
   rm -rf "$layout"
 }

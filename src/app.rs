@@ -505,7 +505,7 @@ fn result_line(img: &ImageReport) -> String {
             img.error.as_deref().unwrap_or("unknown error").replace('\n', "\n  ")
         ),
     };
-    if img.converted {
+    if img.converted && matches!(img.status, Status::Copied | Status::Planned) {
         line.push_str("\n  converted to the requested format");
     }
     for d in &img.dropped {

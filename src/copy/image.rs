@@ -211,16 +211,10 @@ impl Engine {
             report.action = Some("up to date".into());
         }
         report.digest = Some(digest.to_string());
-        match plan {
-            Some(p) => {
-                fill(report, p);
-                report.bytes = 0;
-            }
-            None => {
-                if let Platforms::Only(list) = &opts.platforms {
-                    report.platforms = list.iter().map(Platform::to_string).collect();
-                }
-            }
+        // The fast path (one HEAD per side) learns no platforms; none are claimed then.
+        if let Some(p) = plan {
+            fill(report, p);
+            report.bytes = 0;
         }
         info!(target = %report.target, %digest, "up to date");
         Ok(())
