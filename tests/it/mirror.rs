@@ -230,3 +230,74 @@ fn invalid_lines_or_a_collision_exit_2_and_write_nothing() {
     assert!(dst.client().catalog().is_empty());
     assert!(!dst.log().contains("\"PUT ") && !dst.log().contains("\"POST "));
 }
+
+#[test]
+fn dry_run_plans_copy_up_to_date_and_overwrite_with_bytes_and_writes_nothing() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    let new = image_with_base(
+        Format::Docker,
+        "linux",
+        "amd64",
+        None,
+        &[],
+        &[7000, 3000],
+        30,
+    );
+    let same = image_with_base(Format::Docker, "linux", "amd64", None, &[], &[2000], 31);
+    let moved = image_with_base(Format::Docker, "linux", "amd64", None, &[], &[4000], 32);
+    let old = image_with_base(Format::Docker, "linux", "amd64", None, &[], &[5000], 33);
+    push_image(&src.client(), "lib/new", Some("1"), &new);
+    push_image(&src.client(), "lib/same", Some("1"), &same);
+    push_image(&src.client(), "lib/moved", Some("1"), &moved);
+    push_image(&dst.client(), "mirrors/same", Some("1"), &same);
+    push_image(&dst.client(), "mirrors/moved", Some("1"), &old);
+    let list = format!(
+        "{}\n{}\n{}\n",
+        src.reference("lib/new", "1"),
+        src.reference("lib/same", "1"),
+        src.reference("lib/moved", "1")
+    );
+    let before = dst.log().lines().count();
+
+    let (code, stdout, stderr, report) = mirror(&dst, &list, &["--dry-run"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(report["dry_run"], true);
+    let images = report["images"].as_array().unwrap();
+    let by_target = |name: &str| {
+        images
+            .iter()
+            .find(|i| i["target"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {report}"))
+    };
+    let blob_bytes = |img: &crate::support::Image| -> u64 {
+        img.blobs().iter().map(|(_, b)| b.len() as u64).sum()
+    };
+    let n = by_target("/mirrors/new:1");
+    assert_eq!(n["status"], "planned");
+    assert_eq!(n["action"], "copy");
+    assert_eq!(n["bytes"], blob_bytes(&new));
+    let s = by_target("/mirrors/same:1");
+    assert_eq!(s["status"], "planned");
+    assert_eq!(s["action"], "up to date");
+    assert_eq!(s["bytes"], 0);
+    let m = by_target("/mirrors/moved:1");
+    assert_eq!(m["action"], "would overwrite");
+    assert_eq!(m["bytes"], blob_bytes(&moved));
+    assert!(stdout.contains(": would overwrite ("), "{stdout}");
+    assert!(stdout.contains(": up to date ("), "{stdout}");
+
+    // Nothing was written: the tags are where they were, no upload, no manifest PUT.
+    assert_eq!(dst.client().head_manifest("mirrors/new", "1"), None);
+    assert_eq!(
+        dst.client().head_manifest("mirrors/moved", "1"),
+        Some(old.digest.clone())
+    );
+    let log = dst.log();
+    let writes: Vec<&str> = log
+        .lines()
+        .skip(before)
+        .filter(|l| l.contains("\"PUT ") || l.contains("\"POST ") || l.contains("\"PATCH "))
+        .collect();
+    assert!(writes.is_empty(), "{writes:#?}");
+}
