@@ -295,6 +295,14 @@ fn source_reference(text: &str) -> Result<Reference, LineFailure> {
                 "name the tag too, e.g. `{}:TAG@{d}` (the digest is then checked)",
                 text.split('@').next().unwrap_or(text)
             ),
+            // `docker.io/nginx` works, but the name users will see everywhere is
+            // `docker.io/library/nginx`: suggest that one.
+            None if text.starts_with("docker.io/") || text.starts_with("index.docker.io/") => {
+                format!(
+                    "write `docker.io/{}:latest` to copy the latest tag",
+                    r.repository()
+                )
+            }
             None => format!("write `{text}:latest` to copy the latest tag"),
         };
         return Err(("has no tag".into(), Some(hint)));
@@ -512,6 +520,8 @@ mod tests {
     fn errors_and_hints() {
         let table: &[(&str, &str, &str)] = &[
             ("nginx", "has no tag", "write `nginx:latest` to copy the latest tag"),
+            ("docker.io/nginx", "has no tag", "write `docker.io/library/nginx:latest` to copy the latest tag"),
+            ("index.docker.io/bitnami/redis", "has no tag", "write `docker.io/bitnami/redis:latest` to copy the latest tag"),
             ("https://hub.docker.com/_/nginx", "is a Docker Hub web page, not an image reference", "write the image with a tag, e.g. `nginx:latest`"),
             ("https://hub.docker.com/r/bitnami/redis/tags?name=7", "is a Docker Hub web page, not an image reference", "write the image with a tag, e.g. `bitnami/redis:latest`"),
             ("docker://quay.io/a/b:1", "starts with `docker://`", "write the reference without it: `quay.io/a/b:1`"),
