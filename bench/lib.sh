@@ -62,11 +62,13 @@ PY
 # seed_image HOST/REPO:TAG LAYER_MIB... : builds an OCI layout with random gzip-typed layers of
 # the given sizes (MiB, random bytes so nothing compresses) and pushes it with skopeo. With
 # ARCHS="amd64 arm64" it builds a multi-arch OCI index (one image per arch, sharing the first
-# layer) and pushes every platform; otherwise one Docker v2s2 image.
+# layer) and pushes every platform; otherwise one Docker v2s2 image. With BASE=FILE the bytes of
+# FILE are a first layer shared with every other image seeded from the same FILE, and every size
+# given is a layer of this image alone.
 seed_image() {
   local ref=$1; shift
   local layout="$WORK/layout-$RANDOM"
-  ARCHS="${ARCHS:-}" python3 - "$layout" "$@" <<'PY'
+  ARCHS="${ARCHS:-}" BASE="${BASE:-}" python3 - "$layout" "$@" <<'PY'
 import hashlib, json, os, sys
 layout, sizes = sys.argv[1], [int(s) for s in sys.argv[2:]]
 archs = os.environ.get("ARCHS", "").split() or ["amd64"]
@@ -92,10 +94,19 @@ def random_layer(mib):
             f.write(os.urandom(1 << 20))
     d, n = put_file(tmp)
     return {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": n}
-shared = random_layer(sizes[0]) if sizes else None
+base = os.environ.get("BASE", "")
+if base:
+    # A base layer shared with other images: the same bytes, so the same digest.
+    with open(base, "rb") as f:
+        shared = put(f.read())
+    shared = {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": shared[0], "size": shared[1]}
+    own = sizes
+else:
+    shared = random_layer(sizes[0]) if sizes else None
+    own = sizes[1:]
 entries = []
 for arch in archs:
-    layers = ([shared] if shared else []) + [random_layer(m) for m in sizes[1:]]
+    layers = ([shared] if shared else []) + [random_layer(m) for m in own]
     config = json.dumps({"architecture": arch, "os": "linux",
         "rootfs": {"type": "layers", "diff_ids": [l["digest"] for l in layers]}, "config": {}}).encode()
     cd, cn = put(config)

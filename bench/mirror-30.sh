@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Benchmark: a list of 30 images (4 MiB + 1 MiB layers each) mirrored between two local
-# registries by `registry-mirror mirror --parallel 5`, and by `skopeo copy --all` run 5 at a
-# time (`xargs -P 5`), as the shell workflows of the field do. Prints the wall times.
+# Benchmark: the shape of the 30-image test list, mirrored between two local registries by
+# `registry-mirror mirror --parallel 5`, and by `skopeo copy --all` run 5 at a time (`xargs -P 5`),
+# as the shell workflows of the field do. 20 single-platform images on two shared base layers
+# (8 and 6 MiB) plus 1 MiB of their own; 10 two-platform (amd64, arm64) images on a shared 4 MiB
+# base plus 1 MiB per platform. Both tools keep every platform. Prints the wall times.
 #   bash bench/mirror-30.sh
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -10,29 +12,35 @@ cargo build --release --quiet
 BIN=target/release/registry-mirror
 SRC=$(start_registry source)
 DST=$(start_registry target)
+DST2=$(start_registry target-skopeo) # skopeo gets its own empty target: no blob is there already
 echo "seeding 30 images into $SRC ..."
+for b in a:8 b:6 c:4; do head -c "$((${b#*:} << 20))" /dev/urandom >"$WORK/base-${b%%:*}"; done
 : >"$WORK/list.txt"
-for i in $(seq 1 30); do
-  seed_image "$SRC/bench/app$i:1.0" 4 1
-  echo "$SRC/bench/app$i:1.0" >>"$WORK/list.txt"
+for i in $(seq 1 20); do
+  BASE="$WORK/base-$([ $((i % 2)) = 0 ] && echo a || echo b)" seed_image "$SRC/team$((i % 3))/svc$i:1.0" 1
+  echo "$SRC/team$((i % 3))/svc$i:1.0" >>"$WORK/list.txt"
+done
+for i in $(seq 1 10); do
+  BASE="$WORK/base-c" ARCHS="amd64 arm64" seed_image "$SRC/multi/app$i:2.0" 1
+  echo "$SRC/multi/app$i:2.0" >>"$WORK/list.txt"
 done
 
 t0=$(date +%s.%N)
-$BIN mirror -q --parallel 5 -f "$WORK/list.txt" --target-registry "$DST" --target-namespace rm \
+$BIN mirror -q --parallel 5 --all-platforms -f "$WORK/list.txt" --target-registry "$DST" --target-namespace rm \
   --report-json "$WORK/report.json" >/dev/null
 t1=$(date +%s.%N)
-sed "s|^$SRC/bench/\(.*\)$|\1|" "$WORK/list.txt" |
+sed "s|^$SRC/||" "$WORK/list.txt" |
   xargs -P 5 -I{} skopeo copy -q --all --src-tls-verify=false --dest-tls-verify=false \
-    "docker://$SRC/bench/{}" "docker://$DST/skopeo/{}"
+    "docker://$SRC/{}" "docker://$DST2/skopeo/{}"
 t2=$(date +%s.%N)
 t3=$(date +%s.%N)
-$BIN mirror -q --parallel 5 -f "$WORK/list.txt" --target-registry "$DST" --target-namespace rm >/dev/null
+$BIN mirror -q --parallel 5 --all-platforms -f "$WORK/list.txt" --target-registry "$DST" --target-namespace rm >/dev/null
 t4=$(date +%s.%N)
 python3 - "$t0" "$t1" "$t2" "$t3" "$t4" "$WORK/report.json" <<'PY'
 import json, sys
 t0, t1, t2, t3, t4 = map(float, sys.argv[1:6])
 s = json.load(open(sys.argv[6]))["summary"]
-print(f"registry-mirror mirror --parallel 5   {t1-t0:6.2f} s  ({s['copied']} copied, {s['blobs_copied']} blobs, {s['bytes']/2**20:.0f} MiB)")
+print(f"registry-mirror mirror --parallel 5   {t1-t0:6.2f} s  ({s['copied']} copied, {s['blobs_copied']} blobs copied, {s['blobs_mounted']} mounted, {s['bytes']/2**20:.0f} MiB)")
 print(f"skopeo copy --all, 5 at a time       {t2-t1:6.2f} s")
 print(f"registry-mirror again (all up to date) {t4-t3:6.2f} s")
 PY
