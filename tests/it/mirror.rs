@@ -187,8 +187,13 @@ fn one_missing_tag_fails_alone() {
         src.reference("lib/missing", "1"),
         src.reference("lib/b", "1")
     );
-    let (code, stdout, _, report) = mirror(&dst, &list, &[]);
+    let (code, stdout, stderr, report) = mirror(&dst, &list, &[]);
     assert_eq!(code, 1, "{stdout}");
+    // Not a terminal: no progress bar is drawn.
+    assert!(
+        !stderr.contains('\r') && !stderr.contains(" images "),
+        "{stderr}"
+    );
     assert_eq!(report["summary"]["copied"], 2);
     assert_eq!(report["summary"]["failed"], 1);
     assert_eq!(report["images"][1]["status"], "failed");
