@@ -28,14 +28,14 @@ pub struct UsageError {
 }
 
 impl UsageError {
-    fn new(message: impl Into<String>) -> UsageError {
+    pub(crate) fn new(message: impl Into<String>) -> UsageError {
         UsageError {
             message: message.into(),
             hint: None,
         }
     }
 
-    fn hint(mut self, hint: impl Into<String>) -> UsageError {
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> UsageError {
         self.hint = Some(hint.into());
         self
     }
@@ -71,6 +71,7 @@ async fn run(cli: Cli) -> Result<u8, UsageError> {
     match cli.command {
         Command::Copy(cmd) => copy(cmd).await,
         Command::Mirror(cmd) => mirror(cmd).await,
+        Command::Issue(cmd) => crate::issue_mode::issue(cmd).await,
         Command::Validate(cmd) => validate(cmd),
     }
 }

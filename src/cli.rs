@@ -41,10 +41,48 @@ pub enum Command {
     /// Copy a list of images into the target namespace (flattened names by default)
     #[command(after_help = MIRROR_EXAMPLES)]
     Mirror(MirrorCmd),
+    /// Handle a GitHub event (issues, issue_comment, workflow_dispatch) end to end
+    #[command(after_help = ISSUE_EXAMPLES)]
+    Issue(IssueCmd),
     /// Parse and validate a list offline; print the normalized plan
     #[command(after_help = VALIDATE_EXAMPLES)]
     Validate(ValidateCmd),
 }
+
+/// `issue`: the event in `GITHUB_EVENT_PATH`.
+#[derive(Debug, Args)]
+pub struct IssueCmd {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub copy: CopyArgs,
+    /// Act only on issues carrying this label
+    #[arg(long, value_name = "LABEL", default_value = "mirror-request")]
+    pub label: String,
+    /// Author associations allowed to start a mirror (comma list), or `any`
+    #[arg(long, value_name = "LIST", default_value = "OWNER,MEMBER,COLLABORATOR")]
+    pub allowed_associations: String,
+    /// Directory overriding the comment templates (`DIR/<lang>/<name>.md`)
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// Language of comments: `en` or `zh`
+    #[arg(long, value_name = "LANG", env = crate::env::REPORT_LANG, default_value = "en")]
+    pub lang: String,
+    /// Refuse lists longer than this
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub max_images: usize,
+}
+
+const ISSUE_EXAMPLES: &str = "\
+Reads GITHUB_EVENT_NAME, GITHUB_EVENT_PATH, GITHUB_REPOSITORY, GITHUB_TOKEN, GITHUB_API_URL,
+GITHUB_SERVER_URL and GITHUB_RUN_ID, as set by GitHub Actions.
+
+Examples:
+  # in a workflow step (see .github/workflows/mirror-issue.yml)
+  registry-mirror issue
+
+  # what it would do with a saved event, without writing anything anywhere
+  GITHUB_EVENT_NAME=issues GITHUB_EVENT_PATH=event.json registry-mirror issue --dry-run";
 
 /// Where a list comes from: arguments, a file or stdin.
 #[derive(Debug, Args, Clone)]

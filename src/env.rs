@@ -42,3 +42,20 @@ pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
 pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
+
+/// The event that started the workflow (`issues`, `issue_comment`, `workflow_dispatch`).
+pub const GITHUB_EVENT_NAME: &str = "GITHUB_EVENT_NAME";
+/// Path of the JSON file holding the event's webhook payload.
+pub const GITHUB_EVENT_PATH: &str = "GITHUB_EVENT_PATH";
+/// `owner/name` of the repository the workflow runs in.
+pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
+/// Token for the REST API (`issues: write`); never printed.
+pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
+/// REST API base URL (GitHub Enterprise: `https://HOST/api/v3`); default `https://api.github.com`.
+pub const GITHUB_API_URL: &str = "GITHUB_API_URL";
+/// Web base URL, for links to the run; default `https://github.com`.
+pub const GITHUB_SERVER_URL: &str = "GITHUB_SERVER_URL";
+/// The workflow run's id, for links to the run.
+pub const GITHUB_RUN_ID: &str = "GITHUB_RUN_ID";
+/// Language of comments and messages, `en` or `zh` (`--lang`).
+pub const REPORT_LANG: &str = "REPORT_LANG";

@@ -187,7 +187,9 @@ fn clean(line: &str) -> Option<&str> {
     if s.is_empty() || s.starts_with('#') || s.starts_with("```") || s.starts_with("~~~") {
         return None;
     }
-    if s == "_No response_" || (s.starts_with('<') && s.ends_with('>')) {
+    // A lone HTML tag (`<details>`, `</summary>`) is layout; `<b>x</b>` is not skipped.
+    let lone_tag = s.starts_with('<') && s.ends_with('>') && !s[1..].contains('<');
+    if s == "_No response_" || lone_tag {
         return None;
     }
     // A trailing ` # comment`.

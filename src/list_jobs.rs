@@ -72,6 +72,76 @@ impl fmt::Display for JobsError {
     }
 }
 
+/// One problem of a list, for places that render them themselves (the issue comment).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// 1-based line, when the problem is on one line.
+    pub line: Option<usize>,
+    /// The line as written (shortened, control characters escaped).
+    pub text: Option<String>,
+    pub reason: String,
+    pub hint: Option<String>,
+}
+
+impl JobsError {
+    /// Every problem, in list order, and how many more were not listed.
+    pub fn problems(&self) -> (Vec<Problem>, usize) {
+        match self {
+            JobsError::List(e) => (
+                e.errors
+                    .iter()
+                    .map(|l| Problem {
+                        line: (l.line > 0).then_some(l.line),
+                        text: (l.line > 0).then(|| l.text.clone()),
+                        reason: l.reason.clone(),
+                        hint: l.hint.clone(),
+                    })
+                    .collect(),
+                e.more,
+            ),
+            JobsError::Targets(list) => (
+                list.iter()
+                    .map(|(line, m)| Problem {
+                        line: Some(*line),
+                        text: None,
+                        reason: m.clone(),
+                        hint: None,
+                    })
+                    .collect(),
+                0,
+            ),
+            JobsError::NoTargetRegistry { .. } => (
+                vec![Problem {
+                    line: None,
+                    text: None,
+                    reason: "no target registry is configured".into(),
+                    hint: Some(
+                        "the repository's maintainers set the `TARGET_REGISTRY` variable (or `--target-registry`)"
+                            .into(),
+                    ),
+                }],
+                0,
+            ),
+            JobsError::Collisions(list) => (
+                list.iter()
+                    .map(|c| Problem {
+                        line: Some(c.line),
+                        text: Some(c.source_ref.clone()),
+                        reason: format!(
+                            "maps to `{}`, like line {} (`{}`)",
+                            c.target, c.first_line, c.first_source
+                        ),
+                        hint: Some(
+                            "give one of them its own target: `SOURCE TARGET` on its line".into(),
+                        ),
+                    })
+                    .collect(),
+                0,
+            ),
+        }
+    }
+}
+
 fn plural(n: usize) -> &'static str {
     if n == 1 {
         ""

@@ -7,6 +7,7 @@ mod copy_tls;
 mod copy_transport;
 mod copy_vs_skopeo;
 mod github_actions;
+mod issue_flow;
 mod mirror;
 mod support;
 mod support_smoke;

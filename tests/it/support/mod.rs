@@ -17,6 +17,7 @@
 #![allow(dead_code, unused_imports)]
 
 mod client;
+mod github;
 mod image;
 mod proxy;
 mod registry;
@@ -30,6 +31,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 pub use client::{HttpError, RegistryClient, MANIFEST_ACCEPT, MANIFEST_TYPES};
+pub use github::{comment_event, issues_event, Call, FakeGitHub};
 pub use image::{
     image, image_with_base, index, layers, push_image, push_index, with_layer_media_type,
     AttestationStyle, Format, Image, Index, Layer, ATTESTATION_MANIFEST_TYPE, DOCKER_CONFIG,

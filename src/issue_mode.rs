@@ -1,0 +1,627 @@
+//! `registry-mirror issue`: one GitHub event end to end. Read the event, decide (label, author,
+//! `/retry`), then either say why not (one polite comment), list every bad line (comment, label
+//! `invalid`, exit 2), or post the plan, copy, edit the plan into the report, label `completed`
+//! and close, or label `failed` and leave it open for `/retry`.
+//!
+//! Under `--dry-run` nothing is written to GitHub: the comments are printed instead.
+
+use crate::app::{copy_options, engine, write_outputs, UsageError};
+use crate::cli::IssueCmd;
+use crate::github::GitHub;
+use crate::github_event::{self, Decision, Issue, Policy};
+use crate::list_jobs::{Destination, LineJob, Problem};
+use crate::report::{human_bytes, RunReport, Status};
+use crate::templates::{self, Templates};
+use serde::Serialize;
+use std::time::{Duration, Instant, SystemTime};
+use tracing::{error, info, warn};
+
+/// GitHub refuses comments longer than this many characters.
+pub const COMMENT_LIMIT: usize = 65_536;
+/// Error text kept per failure in a comment.
+const ERROR_CHARS: usize = 1_500;
+
+const LABEL_COMPLETED: (&str, &str, &str) = (
+    "completed",
+    "0e8a16",
+    "registry-mirror: every image mirrored",
+);
+const LABEL_FAILED: (&str, &str, &str) = (
+    "failed",
+    "d73a4a",
+    "registry-mirror: some images failed; comment /retry",
+);
+const LABEL_INVALID: (&str, &str, &str) = (
+    "invalid",
+    "e4e669",
+    "registry-mirror: the image list needs fixing",
+);
+
+/// Where the run can be seen.
+struct Links {
+    run_url: String,
+}
+
+impl Links {
+    fn from_env() -> Links {
+        let server = crate::env::var(crate::env::GITHUB_SERVER_URL)
+            .unwrap_or_else(|| "https://github.com".into());
+        let repo = crate::env::var(crate::env::GITHUB_REPOSITORY).unwrap_or_default();
+        let run_url = match crate::env::var(crate::env::GITHUB_RUN_ID) {
+            Some(id) if !repo.is_empty() => {
+                format!("{}/{repo}/actions/runs/{id}", server.trim_end_matches('/'))
+            }
+            _ if !repo.is_empty() => format!("{}/{repo}/actions", server.trim_end_matches('/')),
+            _ => server,
+        };
+        Links { run_url }
+    }
+}
+
+pub async fn issue(cmd: IssueCmd) -> Result<u8, UsageError> {
+    let name = crate::env::var(crate::env::GITHUB_EVENT_NAME).ok_or_else(|| {
+        UsageError::new("`GITHUB_EVENT_NAME` is not set")
+            .hint("`registry-mirror issue` runs inside GitHub Actions; to try it, set `GITHUB_EVENT_NAME` and `GITHUB_EVENT_PATH` and add `--dry-run`")
+    })?;
+    let path = crate::env::var(crate::env::GITHUB_EVENT_PATH).ok_or_else(|| {
+        UsageError::new("`GITHUB_EVENT_PATH` is not set")
+            .hint("point it at the event's JSON payload")
+    })?;
+    let payload = std::fs::read_to_string(&path)
+        .map_err(|e| UsageError::new(format!("cannot read the event `{path}`: {e}")))?;
+    let event = github_event::parse(&name, &payload).map_err(|e| {
+        UsageError::new(e.to_string()).hint(
+            "run it from a workflow triggered by `issues`, `issue_comment` or `workflow_dispatch`",
+        )
+    })?;
+    let templates = Templates::load(cmd.lang.trim(), cmd.templates.as_deref()).map_err(|e| {
+        UsageError::new(e.to_string()).hint(format!(
+            "languages: {}; templates are `DIR/<lang>/<name>.md`",
+            templates::LANGS.join(", ")
+        ))
+    })?;
+    let policy = Policy::new(&cmd.label, &cmd.allowed_associations);
+    let flow = Flow {
+        links: Links::from_env(),
+        templates,
+        dry_run: cmd.copy.dry_run,
+        github: None,
+    };
+    match github_event::decide(event, &policy) {
+        Decision::Ignore(reason) => {
+            info!("nothing to do: {reason}");
+            println!("nothing to do: {reason}");
+            Ok(0)
+        }
+        Decision::NotAllowed { issue, who } => {
+            let flow = flow.connect()?;
+            info!(author = %who, issue = issue.number, "not allowed to start a mirror");
+            let allowed = if policy.allowed.is_empty() {
+                "anyone".to_string()
+            } else {
+                policy
+                    .allowed
+                    .iter()
+                    .map(|a| a.to_ascii_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let body = flow.render(
+                templates::NOT_ALLOWED,
+                &serde_json::json!({"who": who, "allowed": allowed, "label": policy.label}),
+            )?;
+            flow.comment(issue.number, &body).await?;
+            Ok(0)
+        }
+        Decision::RunDispatch {
+            images,
+            platforms,
+            all_platforms,
+        } => {
+            let request = Request {
+                images,
+                platforms,
+                all_platforms,
+                issue: None,
+            };
+            flow.run(&cmd, request).await
+        }
+        Decision::RunIssue { issue } => {
+            let flow = flow.connect()?;
+            let form = crate::issue_form::parse(issue.body.as_deref().unwrap_or(""));
+            let request = Request {
+                images: form.images,
+                platforms: form.platforms,
+                all_platforms: form.all_platforms,
+                issue: Some(issue),
+            };
+            flow.run(&cmd, request).await
+        }
+    }
+}
+
+struct Request {
+    images: String,
+    platforms: Option<String>,
+    all_platforms: bool,
+    issue: Option<Issue>,
+}
+
+struct Flow {
+    links: Links,
+    templates: Templates,
+    dry_run: bool,
+    github: Option<GitHub>,
+}
+
+impl Flow {
+    /// The GitHub client, needed for any issue (reads `GITHUB_TOKEN`, `GITHUB_REPOSITORY`).
+    fn connect(mut self) -> Result<Flow, UsageError> {
+        if self.dry_run {
+            return Ok(self);
+        }
+        let token = crate::env::var(crate::env::GITHUB_TOKEN).ok_or_else(|| {
+            UsageError::new("`GITHUB_TOKEN` is not set").hint(
+                "pass it to the step: `env: GITHUB_TOKEN: ${{ github.token }}`, with `permissions: issues: write`",
+            )
+        })?;
+        let repo = crate::env::var(crate::env::GITHUB_REPOSITORY)
+            .filter(|r| r.contains('/'))
+            .ok_or_else(|| UsageError::new("`GITHUB_REPOSITORY` is not set to `owner/name`"))?;
+        let api = crate::env::var(crate::env::GITHUB_API_URL)
+            .unwrap_or_else(|| "https://api.github.com".into());
+        let gh = GitHub::new(api.trim_end_matches('/'), &token, &repo, 3)
+            .map_err(|e| UsageError::new(e.to_string()))?;
+        self.github = Some(gh);
+        Ok(self)
+    }
+
+    fn render<S: Serialize>(&self, name: &str, ctx: &S) -> Result<String, UsageError> {
+        self.templates.render(name, ctx).map_err(|e| {
+            UsageError::new(e.to_string())
+                .hint("fix the template, or drop it from `--templates` to use the built-in one")
+        })
+    }
+
+    /// Post a comment (printed under `--dry-run`); returns its id.
+    async fn comment(&self, issue: u64, body: &str) -> Result<u64, UsageError> {
+        match &self.github {
+            Some(gh) => gh.create_comment(issue, body).await.map_err(github_error),
+            None => {
+                println!("--- comment on #{issue} (dry run: not posted) ---\n{body}");
+                Ok(0)
+            }
+        }
+    }
+
+    async fn run(&self, cmd: &IssueCmd, req: Request) -> Result<u8, UsageError> {
+        let started = SystemTime::now();
+        let t0 = Instant::now();
+        let number = req.issue.as_ref().map(|i| i.number);
+
+        // Everything the request says, checked before anything is written.
+        let mut copy_args = cmd.copy.clone();
+        if let Some(p) = &req.platforms {
+            copy_args.platform = p.clone();
+        }
+        copy_args.all_platforms |= req.all_platforms;
+        let checked = self.check(cmd, &req, &copy_args);
+        let (jobs, opts) = match checked {
+            Ok(v) => v,
+            Err((problems, more)) => {
+                return self.invalid(number, problems, more).await;
+            }
+        };
+
+        // The plan, at once.
+        let platforms = if copy_args.all_platforms {
+            "all".to_string()
+        } else {
+            copy_args.platform.clone()
+        };
+        let plan_comment = match number {
+            Some(n) => {
+                let body = self.plan_body(&jobs, &platforms)?;
+                Some((n, self.comment(n, &body).await?))
+            }
+            None => None,
+        };
+
+        // The copy.
+        let sources: Vec<&str> = jobs.iter().map(|j| j.job.source.registry()).collect();
+        let targets: Vec<&str> = jobs.iter().map(|j| j.job.target.registry()).collect();
+        let engine = engine(&copy_args, &sources, &targets)?;
+        let batch: Vec<crate::copy::batch::Job> = jobs.into_iter().map(|j| j.job).collect();
+        let reports = engine
+            .copy_all(&batch, &opts, copy_args.parallel as usize, |_| {})
+            .await;
+        let run = RunReport::new(started, t0.elapsed(), opts.dry_run, reports);
+        let title = match &req.issue {
+            Some(i) => format!(
+                "registry-mirror: issue #{} {}",
+                i.number,
+                one_line(&i.title)
+            ),
+            None => "registry-mirror: workflow_dispatch".to_string(),
+        };
+        write_outputs(&run, &copy_args, &title)?;
+
+        // The report, labels, close.
+        if let Some((n, comment_id)) = plan_comment {
+            let body = self.report_body(&run)?;
+            let ok = run.summary.failed == 0;
+            let issue = req.issue.as_ref();
+            if let Err(e) = self.finish(n, comment_id, &body, ok, issue).await {
+                error!("{}", e.message);
+                eprintln!("error: {}", e.message);
+                return Ok(1);
+            }
+        }
+        Ok(run.exit_code())
+    }
+
+    /// Parse and check the request; every problem at once.
+    #[allow(clippy::type_complexity)]
+    fn check(
+        &self,
+        cmd: &IssueCmd,
+        req: &Request,
+        copy_args: &crate::cli::CopyArgs,
+    ) -> Result<(Vec<LineJob>, crate::copy::CopyOptions), (Vec<Problem>, usize)> {
+        let problem = |reason: String, hint: Option<String>| Problem {
+            line: None,
+            text: None,
+            reason,
+            hint,
+        };
+        let mut problems = Vec::new();
+        let opts = match copy_options(copy_args) {
+            Ok(o) => Some(o),
+            Err(e) => {
+                let reason = match &req.platforms {
+                    Some(p) => format!(
+                        "platforms `{}`: {}",
+                        one_line(p),
+                        e.message.trim_start_matches("--platform: ")
+                    ),
+                    None => e.message.clone(),
+                };
+                problems.push(problem(reason, e.hint.clone()));
+                None
+            }
+        };
+        if req.images.trim().is_empty() {
+            problems.push(problem(
+                "the request lists no images".into(),
+                Some("write one image a line under `Images`, e.g. `nginx:1.27`".into()),
+            ));
+            return Err((problems, 0));
+        }
+        let registry = cmd
+            .target
+            .target_registry
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
+        let dest = Destination {
+            registry,
+            namespace: cmd.target.target_namespace.trim(),
+            naming: cmd.target.naming,
+        };
+        match crate::list_jobs::resolve(&req.images, cmd.max_images, &dest) {
+            Ok((jobs, warnings)) => {
+                for w in warnings {
+                    warn!("{w}");
+                }
+                match opts {
+                    Some(o) if problems.is_empty() => Ok((jobs, o)),
+                    _ => Err((problems, 0)),
+                }
+            }
+            Err(e) => {
+                let (list, more) = e.problems();
+                problems.extend(list);
+                Err((problems, more))
+            }
+        }
+    }
+
+    async fn invalid(
+        &self,
+        number: Option<u64>,
+        problems: Vec<Problem>,
+        more: usize,
+    ) -> Result<u8, UsageError> {
+        for p in &problems {
+            let at = p.line.map(|l| format!("line {l}: ")).unwrap_or_default();
+            let text = p
+                .text
+                .as_deref()
+                .map(|t| format!("`{t}`: "))
+                .unwrap_or_default();
+            eprintln!("error: {at}{text}{}", p.reason);
+            if let Some(h) = &p.hint {
+                eprintln!("  hint: {h}");
+            }
+        }
+        if more > 0 {
+            eprintln!("error: … and {more} more");
+        }
+        let Some(n) = number else {
+            return Ok(2);
+        };
+        let body = self.render(
+            templates::INVALID,
+            &serde_json::json!({"problems": problems, "more": more, "run_url": self.links.run_url}),
+        )?;
+        let body = fit(body, COMMENT_LIMIT);
+        self.comment(n, &body).await?;
+        if let Some(gh) = &self.github {
+            let step = async {
+                gh.ensure_label(LABEL_INVALID.0, LABEL_INVALID.1, LABEL_INVALID.2)
+                    .await?;
+                gh.add_labels(n, &[LABEL_INVALID.0]).await
+            };
+            step.await.map_err(github_error)?;
+        }
+        Ok(2)
+    }
+
+    fn plan_body(&self, jobs: &[LineJob], platforms: &str) -> Result<String, UsageError> {
+        #[derive(Serialize)]
+        struct Row {
+            line: usize,
+            source: String,
+            target: String,
+        }
+        let rows: Vec<Row> = jobs
+            .iter()
+            .map(|j| Row {
+                line: j.line,
+                source: j.job.source.to_string(),
+                target: j.job.target.to_string(),
+            })
+            .collect();
+        let mut shown = rows.len();
+        loop {
+            let body = self.render(
+                templates::PLAN,
+                &serde_json::json!({
+                    "images": &rows[..shown],
+                    "omitted": rows.len() - shown,
+                    "platforms": platforms,
+                    "run_url": self.links.run_url,
+                }),
+            )?;
+            if body.chars().count() <= COMMENT_LIMIT - 512 || shown == 0 {
+                return Ok(fit(body, COMMENT_LIMIT));
+            }
+            shown /= 2;
+        }
+    }
+
+    fn report_body(&self, run: &RunReport) -> Result<String, UsageError> {
+        let rows: Vec<serde_json::Value> = run.images.iter().map(report_row).collect();
+        let failures: Vec<serde_json::Value> = run
+            .images
+            .iter()
+            .filter(|i| i.status == Status::Failed)
+            .map(|i| {
+                serde_json::json!({
+                    "source": i.source,
+                    "target": i.target,
+                    "error": cut(i.error.as_deref().unwrap_or("unknown error"), ERROR_CHARS),
+                })
+            })
+            .collect();
+        let pulls: Vec<&str> = run
+            .images
+            .iter()
+            .filter(|i| matches!(i.status, Status::Copied | Status::Skipped))
+            .map(|i| i.target.as_str())
+            .collect();
+        let s = &run.summary;
+        let outcome = if s.failed == 0 {
+            "success"
+        } else if s.failed == s.total {
+            "failed"
+        } else {
+            "partial"
+        };
+        let (mut shown, mut shown_failures) = (rows.len(), failures.len());
+        loop {
+            let body = self.render(
+                templates::REPORT,
+                &serde_json::json!({
+                    "outcome": outcome,
+                    "summary": {
+                        "total": s.total, "copied": s.copied, "skipped": s.skipped,
+                        "failed": s.failed, "bytes": human_bytes(s.bytes),
+                        "duration": seconds(run.duration_ms),
+                    },
+                    "images": &rows[..shown],
+                    "omitted": rows.len() - shown,
+                    "failures": &failures[..shown_failures],
+                    "failures_omitted": failures.len() - shown_failures,
+                    "pulls": &pulls[..shown.min(pulls.len())],
+                    "run_url": self.links.run_url,
+                }),
+            )?;
+            if body.chars().count() <= COMMENT_LIMIT - 512 || (shown == 0 && shown_failures == 0) {
+                return Ok(fit(body, COMMENT_LIMIT));
+            }
+            shown /= 2;
+            shown_failures /= 2;
+        }
+    }
+
+    /// Edit the plan into the report; label; close when everything is in place.
+    async fn finish(
+        &self,
+        n: u64,
+        comment_id: u64,
+        body: &str,
+        ok: bool,
+        issue: Option<&Issue>,
+    ) -> Result<(), UsageError> {
+        let Some(gh) = &self.github else {
+            println!("--- report on #{n} (dry run: not posted) ---\n{body}");
+            return Ok(());
+        };
+        let had = |l: &str| issue.is_some_and(|i| i.has_label(l));
+        let steps = async {
+            gh.update_comment(comment_id, body).await?;
+            if had(LABEL_INVALID.0) {
+                gh.remove_label(n, LABEL_INVALID.0).await?;
+            }
+            if ok {
+                if had(LABEL_FAILED.0) {
+                    gh.remove_label(n, LABEL_FAILED.0).await?;
+                }
+                gh.ensure_label(LABEL_COMPLETED.0, LABEL_COMPLETED.1, LABEL_COMPLETED.2)
+                    .await?;
+                gh.add_labels(n, &[LABEL_COMPLETED.0]).await?;
+                gh.close_completed(n).await
+            } else {
+                gh.ensure_label(LABEL_FAILED.0, LABEL_FAILED.1, LABEL_FAILED.2)
+                    .await?;
+                gh.add_labels(n, &[LABEL_FAILED.0]).await
+            }
+        };
+        steps.await.map_err(github_error)
+    }
+}
+
+fn report_row(i: &crate::report::ImageReport) -> serde_json::Value {
+    let (icon, status, status_zh) = match i.status {
+        Status::Copied => ("✅", "copied", "已复制"),
+        Status::Skipped => ("✅", "up to date", "已是最新"),
+        Status::Planned => ("📝", "planned", "计划中"),
+        Status::Failed => ("❌", "failed", "失败"),
+    };
+    serde_json::json!({
+        "icon": icon,
+        "status": status,
+        "status_zh": status_zh,
+        "source": i.source,
+        "target": i.target,
+        "digest": i.digest.as_deref().map(short_digest),
+        "platforms": i.platforms.join(", "),
+        "size": if i.status == Status::Failed { "—".to_string() } else { human_bytes(i.bytes) },
+        "duration": seconds(i.duration_ms),
+    })
+}
+
+fn short_digest(d: &str) -> String {
+    // `sha256:` and 12 hex digits, like docker's short ids.
+    d.chars().take(19).collect()
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{:.1}s", Duration::from_millis(ms).as_secs_f64())
+}
+
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(max).collect::<String>())
+    }
+}
+
+/// The last resort under GitHub's limit: cut on a character boundary.
+fn fit(body: String, limit: usize) -> String {
+    if body.chars().count() <= limit {
+        return body;
+    }
+    let note = "\n\n… (cut: the comment was too long; see the job summary)\n";
+    let keep = limit - note.chars().count();
+    let mut out: String = body.chars().take(keep).collect();
+    out.push_str(note);
+    out
+}
+
+fn github_error(e: crate::github::GitHubError) -> UsageError {
+    UsageError::new(e.to_string()).hint(
+        "check that the workflow grants `permissions: issues: write` and passes `GITHUB_TOKEN`",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(lang: &str) -> Flow {
+        Flow {
+            links: Links {
+                run_url: "https://github.com/o/r/actions/runs/1".into(),
+            },
+            templates: Templates::load(lang, None).expect("templates"),
+            dry_run: true,
+            github: None,
+        }
+    }
+
+    #[test]
+    fn a_huge_report_stays_under_the_comment_limit() {
+        let images: Vec<_> = (0..3000)
+            .map(|i| {
+                let mut r = crate::report::ImageReport::new(
+                    format!("docker.io/library/app{i}:1.0"),
+                    format!("registry.example.com/mirrors/app{i}:1.0"),
+                );
+                if i % 2 == 0 {
+                    r.error = Some(format!(
+                        "manifest `app{i}:1.0` not found {}",
+                        "x".repeat(3000)
+                    ));
+                } else {
+                    r.status = Status::Copied;
+                    r.digest = Some(format!("sha256:{}", "a".repeat(64)));
+                }
+                r
+            })
+            .collect();
+        let run = RunReport::new(SystemTime::now(), Duration::from_secs(3), false, images);
+        for lang in ["en", "zh"] {
+            let body = flow(lang).report_body(&run).expect("render");
+            assert!(
+                body.chars().count() <= COMMENT_LIMIT,
+                "{lang}: {}",
+                body.len()
+            );
+            // Cut by whole rows with a pointer to the job summary, not mid-row.
+            assert!(
+                body.contains("](https://github.com/o/r/actions/runs/1)"),
+                "{lang}"
+            );
+            assert!(!body.contains("(cut: the comment was too long"), "{lang}");
+            assert!(body.contains("app0:1.0"), "{lang}");
+            assert!(!body.contains("app2999:1.0"), "{lang}");
+        }
+        let en = flow("en").report_body(&run).expect("render");
+        assert!(
+            en.contains("### ⚠️ 1500 of 3000 images failed"),
+            "{}",
+            &en[..200]
+        );
+        assert!(en.contains("more: the [job summary]"));
+    }
+
+    #[test]
+    fn fit_cuts_on_a_char_boundary() {
+        let body = "镜".repeat(70_000);
+        let out = fit(body, COMMENT_LIMIT);
+        assert!(out.chars().count() <= COMMENT_LIMIT);
+        assert!(out.ends_with("see the job summary)\n"));
+        assert_eq!(fit("short".into(), 10), "short");
+    }
+}

@@ -1,0 +1,551 @@
+//! `registry-mirror issue` end to end: GitHub's event payloads in, the real binary copying
+//! between real registries, and a stand-in for the GitHub REST API that records every call.
+
+use crate::support::{
+    bin, comment_event, image_with_base, issues_event, push_image, FakeGitHub, Format, Image,
+    Registry,
+};
+use serde_json::{json, Value};
+
+const REPO: &str = "octo-org/mirrors";
+const TOKEN: &str = "ghs_FAKEtoken0123456789abcdef";
+
+struct Outcome {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    report: Value,
+}
+
+/// Runs `issue` for `event` (named `name`) with the target `dst`/mirrors and the API at `api`.
+fn run_issue(api: &str, dst: &Registry, name: &str, event: &Value, args: &[&str]) -> Outcome {
+    let mut cli = bin();
+    let home = cli.home().to_path_buf();
+    let event_path = home.join("event.json");
+    std::fs::write(&event_path, event.to_string()).unwrap();
+    let report = home.join("report.json");
+    cli.args(["issue", "--report-json"])
+        .arg(&report)
+        .args(args)
+        .env("GITHUB_EVENT_NAME", name)
+        .env("GITHUB_EVENT_PATH", &event_path)
+        .env("GITHUB_REPOSITORY", REPO)
+        .env("GITHUB_TOKEN", TOKEN)
+        .env("GITHUB_API_URL", api)
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_RUN_ID", "4242")
+        .env("TARGET_REGISTRY", dst.host())
+        .env("TARGET_NAMESPACE", "mirrors");
+    let out = cli.output().unwrap();
+    let outcome = Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        report: std::fs::read(&report)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(Value::Null),
+    };
+    assert!(
+        !outcome.stdout.contains(TOKEN) && !outcome.stderr.contains(TOKEN),
+        "the token leaked:\n{}\n{}",
+        outcome.stdout,
+        outcome.stderr
+    );
+    outcome
+}
+
+/// The body GitHub renders from the `mirror-request` form.
+fn form_body(images: &str, platforms: &str, all: bool) -> String {
+    format!(
+        "### Images\n\n{images}\n\n### Platforms\n\n{}\n\n### Options\n\n- [{}] Sync all architectures",
+        if platforms.is_empty() { "_No response_" } else { platforms },
+        if all { "X" } else { " " }
+    )
+}
+
+fn seed(src: &Registry, repo: &str, seed: u64) -> Image {
+    let img = image_with_base(Format::Docker, "linux", "amd64", None, &[], &[2000], seed);
+    push_image(&src.client(), repo, Some("1.0"), &img);
+    img
+}
+
+fn body_of(gh: &FakeGitHub, method: &str, path: &str) -> Value {
+    gh.calls()
+        .into_iter()
+        .find(|c| c.method == method && c.path == path)
+        .map(|c| c.body)
+        .unwrap_or_else(|| panic!("no {method} {path} in {:#?}", gh.lines()))
+}
+
+#[test]
+fn an_opened_issue_is_planned_copied_reported_labelled_and_closed() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    let web = seed(&src, "library/web", 1);
+    let api = seed(&src, "team/api", 2);
+    let gh = FakeGitHub::start(REPO, &["mirror-request"]);
+    let images = format!(
+        "- {}\n- `{}`",
+        src.reference("library/web", "1.0"),
+        src.reference("team/api", "1.0")
+    );
+    let event = issues_event(
+        "opened",
+        7,
+        &form_body(&images, "", false),
+        &["mirror-request"],
+        "OWNER",
+    );
+    // GitHub Enterprise style base URL: every call must carry the prefix.
+    let out = run_issue(&gh.url("/api/v3"), &dst, "issues", &event, &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+
+    let p = format!("/repos/{REPO}");
+    assert_eq!(
+        gh.lines(),
+        [
+            format!("POST {p}/issues/7/comments"),
+            format!("PATCH {p}/issues/comments/1001"),
+            format!("GET {p}/labels/completed"),
+            format!("POST {p}/labels"),
+            format!("POST {p}/issues/7/labels"),
+            format!("PATCH {p}/issues/7"),
+        ]
+    );
+    for c in gh.calls() {
+        assert_eq!(
+            c.authorization.as_deref(),
+            Some(&*format!("Bearer {TOKEN}"))
+        );
+    }
+    let web_target = format!("{}/mirrors/web:1.0", dst.host());
+    let api_target = format!("{}/mirrors/api:1.0", dst.host());
+
+    let plan = body_of(&gh, "POST", &format!("{p}/issues/7/comments"))["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(plan.contains("### ⏳ Mirroring 2 images"), "{plan}");
+    assert!(
+        plan.contains(&format!(
+            "| 1 | `{}` | `{web_target}` |",
+            src.reference("library/web", "1.0")
+        )),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!(
+            "| 2 | `{}` | `{api_target}` |",
+            src.reference("team/api", "1.0")
+        )),
+        "{plan}"
+    );
+    assert!(plan.contains("Platforms: linux/amd64"), "{plan}");
+    assert!(
+        plan.contains("https://github.com/octo-org/mirrors/actions/runs/4242"),
+        "{plan}"
+    );
+
+    let report = body_of(&gh, "PATCH", &format!("{p}/issues/comments/1001"))["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(report.contains("### ✅ All 2 images mirrored"), "{report}");
+    assert!(
+        report.contains("2 copied, 0 already up to date, 0 failed"),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("`{}`", &web.digest[..19])),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("docker pull {web_target}\n")),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("docker pull {api_target}\n")),
+        "{report}"
+    );
+    assert!(!report.contains("Failures"), "{report}");
+
+    assert_eq!(
+        body_of(&gh, "POST", &format!("{p}/labels")),
+        json!({"name": "completed", "color": "0e8a16", "description": "registry-mirror: every image mirrored"})
+    );
+    assert_eq!(
+        body_of(&gh, "POST", &format!("{p}/issues/7/labels")),
+        json!({"labels": ["completed"]})
+    );
+    assert_eq!(
+        body_of(&gh, "PATCH", &format!("{p}/issues/7")),
+        json!({"state": "closed", "state_reason": "completed"})
+    );
+    assert_eq!(
+        dst.client().head_manifest("mirrors/web", "1.0"),
+        Some(web.digest)
+    );
+    assert_eq!(
+        dst.client().head_manifest("mirrors/api", "1.0"),
+        Some(api.digest)
+    );
+    assert_eq!(out.report["summary"]["copied"], 2);
+}
+
+#[test]
+fn an_invalid_body_gets_one_comment_listing_every_bad_line_and_nothing_is_pushed() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    seed(&src, "library/web", 3);
+    let gh = FakeGitHub::start(REPO, &["mirror-request", "invalid"]);
+    let images = format!(
+        "{}\nnginx\nNginx:1.27 @everyone\nhttps://hub.docker.com/_/redis\n<script>alert(1)</script>",
+        src.reference("library/web", "1.0")
+    );
+    let event = issues_event(
+        "opened",
+        8,
+        &form_body(&images, "", false),
+        &["mirror-request"],
+        "MEMBER",
+    );
+    let out = run_issue(&gh.url(""), &dst, "issues", &event, &[]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+
+    let p = format!("/repos/{REPO}");
+    // The label exists already: no create call.
+    assert_eq!(
+        gh.lines(),
+        [
+            format!("POST {p}/issues/8/comments"),
+            format!("GET {p}/labels/invalid"),
+            format!("POST {p}/issues/8/labels"),
+        ]
+    );
+    assert_eq!(
+        body_of(&gh, "POST", &format!("{p}/issues/8/labels")),
+        json!({"labels": ["invalid"]})
+    );
+    let comment = body_of(&gh, "POST", &format!("{p}/issues/8/comments"))["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        comment.contains("### ❌ The image list cannot be used"),
+        "{comment}"
+    );
+    assert!(
+        comment.contains("4 problems found; nothing was copied"),
+        "{comment}"
+    );
+    assert!(
+        comment.contains("- line 2: `nginx`: has no tag"),
+        "{comment}"
+    );
+    assert!(
+        comment.contains("hint: write `nginx:latest` to copy the latest tag"),
+        "{comment}"
+    );
+    assert!(comment.contains("- line 3: "), "{comment}");
+    assert!(
+        comment.contains("- line 4: `https://hub.docker.com/_/redis`"),
+        "{comment}"
+    );
+    assert!(comment.contains("- line 5: "), "{comment}");
+    assert!(!comment.contains("- line 1:"), "{comment}");
+    // Nothing from the body reaches the comment raw: text GitHub would interpret (a mention,
+    // HTML) only appears inside code spans.
+    assert!(
+        comment.contains("- line 3: `Nginx:1.27 @everyone`: "),
+        "{comment}"
+    );
+    assert!(
+        comment.contains("- line 5: `<script>alert(1)</script>`: "),
+        "{comment}"
+    );
+    let outside_code: String = comment.split('`').step_by(2).collect::<Vec<_>>().join(" ");
+    assert!(!outside_code.contains("@everyone"), "{outside_code}");
+    assert!(!outside_code.contains("<script"), "{outside_code}");
+    assert!(
+        out.stderr.contains("line 2: `nginx`: has no tag"),
+        "{}",
+        out.stderr
+    );
+
+    assert!(dst.client().catalog().is_empty());
+    assert!(!dst.log().contains("\"PUT ") && !dst.log().contains("\"POST "));
+}
+
+#[test]
+fn an_author_who_is_not_allowed_gets_a_polite_comment_and_nothing_is_pushed() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    seed(&src, "library/web", 4);
+    let gh = FakeGitHub::start(REPO, &["mirror-request"]);
+    let images = src.reference("library/web", "1.0");
+    let event = issues_event(
+        "opened",
+        9,
+        &form_body(&images, "", false),
+        &["mirror-request"],
+        "NONE",
+    );
+    let out = run_issue(&gh.url(""), &dst, "issues", &event, &["--lang", "zh"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        gh.lines(),
+        [format!("POST /repos/{REPO}/issues/9/comments")]
+    );
+    let comment = gh.calls()[0].body["body"].as_str().unwrap().to_string();
+    assert!(comment.contains("感谢你的申请"), "{comment}");
+    assert!(comment.contains("owner, member, collaborator"), "{comment}");
+    assert!(dst.client().catalog().is_empty());
+
+    // `any` opens it up.
+    gh.clear();
+    let out = run_issue(
+        &gh.url(""),
+        &dst,
+        "issues",
+        &event,
+        &["--allowed-associations", "any"],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(dst.client().head_manifest("mirrors/web", "1.0").is_some());
+}
+
+#[test]
+fn a_partial_failure_stays_open_and_retry_copies_only_what_is_missing() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    let web = seed(&src, "library/web", 5);
+    let gh = FakeGitHub::start(REPO, &["mirror-request"]);
+    let images = format!(
+        "{}\n{}",
+        src.reference("library/web", "1.0"),
+        src.reference("team/late", "1.0")
+    );
+    let body = form_body(&images, "linux/amd64", false);
+    let event = issues_event("opened", 10, &body, &["mirror-request"], "COLLABORATOR");
+    let out = run_issue(&gh.url(""), &dst, "issues", &event, &[]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let p = format!("/repos/{REPO}");
+    assert_eq!(
+        gh.lines(),
+        [
+            format!("POST {p}/issues/10/comments"),
+            format!("PATCH {p}/issues/comments/1001"),
+            format!("GET {p}/labels/failed"),
+            format!("POST {p}/labels"),
+            format!("POST {p}/issues/10/labels"),
+        ]
+    );
+    assert_eq!(
+        body_of(&gh, "POST", &format!("{p}/issues/10/labels")),
+        json!({"labels": ["failed"]})
+    );
+    let report = body_of(&gh, "PATCH", &format!("{p}/issues/comments/1001"))["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(report.contains("### ⚠️ 1 of 2 images failed"), "{report}");
+    assert!(report.contains("#### Failures"), "{report}");
+    assert!(report.contains("not found"), "{report}");
+    assert!(report.contains("comment `/retry`"), "{report}");
+    assert!(
+        report.contains(&format!("docker pull {}/mirrors/web:1.0", dst.host())),
+        "{report}"
+    );
+    assert!(!report.contains("mirrors/late:1.0\n"), "{report}");
+
+    // The missing image appears; an allowed author comments `/retry`.
+    let late = seed(&src, "team/late", 6);
+    gh.clear();
+    let log_before = dst.log().lines().count();
+    let retry = comment_event(10, &body, &["mirror-request", "failed"], "/retry", "MEMBER");
+    let out = run_issue(&gh.url(""), &dst, "issue_comment", &retry, &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        gh.lines(),
+        [
+            format!("POST {p}/issues/10/comments"),
+            format!("PATCH {p}/issues/comments/1002"),
+            format!("DELETE {p}/issues/10/labels/failed"),
+            format!("GET {p}/labels/completed"),
+            format!("POST {p}/labels"),
+            format!("POST {p}/issues/10/labels"),
+            format!("PATCH {p}/issues/10"),
+        ]
+    );
+    let statuses: Vec<(&str, &str)> = out.report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["target"].as_str().unwrap(), i["status"].as_str().unwrap()))
+        .collect();
+    let web_t = format!("{}/mirrors/web:1.0", dst.host());
+    let late_t = format!("{}/mirrors/late:1.0", dst.host());
+    assert_eq!(statuses, [(&*web_t, "skipped"), (&*late_t, "copied")]);
+    // Only the new image's blobs travelled.
+    let uploads: Vec<String> = dst
+        .log()
+        .lines()
+        .skip(log_before)
+        .filter(|l| l.contains("\"PUT ") && l.contains("/blobs/uploads/"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(uploads.len(), late.blobs().len(), "{uploads:#?}");
+    assert!(
+        uploads.iter().all(|l| l.contains("/v2/mirrors/late/")),
+        "{uploads:#?}"
+    );
+    assert_eq!(
+        dst.client().head_manifest("mirrors/web", "1.0"),
+        Some(web.digest)
+    );
+    assert_eq!(
+        dst.client().head_manifest("mirrors/late", "1.0"),
+        Some(late.digest)
+    );
+    let report = body_of(&gh, "PATCH", &format!("{p}/issues/comments/1002"))["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        report.contains("1 copied, 1 already up to date, 0 failed"),
+        "{report}"
+    );
+}
+
+#[test]
+fn events_that_do_not_concern_the_action_make_no_call() {
+    let dst = Registry::anonymous();
+    let gh = FakeGitHub::start(REPO, &[]);
+    let body = form_body("nginx:1.27", "", false);
+    let cases = [
+        (
+            "issues",
+            issues_event("opened", 11, &body, &["question"], "OWNER"),
+        ),
+        ("issues", {
+            // Our own `failed` label being added must not start a run.
+            let mut e = issues_event("labeled", 11, &body, &["mirror-request", "failed"], "OWNER");
+            e["label"] = json!({"name": "failed"});
+            e
+        }),
+        (
+            "issues",
+            issues_event("closed", 11, &body, &["mirror-request"], "OWNER"),
+        ),
+        (
+            "issue_comment",
+            comment_event(11, &body, &["mirror-request"], "thanks!", "OWNER"),
+        ),
+    ];
+    for (name, event) in cases {
+        let out = run_issue(&gh.url(""), &dst, name, &event, &[]);
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains("nothing to do"), "{}", out.stdout);
+    }
+    assert!(gh.calls().is_empty(), "{:#?}", gh.lines());
+    assert!(dst.client().catalog().is_empty());
+}
+
+#[test]
+fn workflow_dispatch_mirrors_its_inputs_without_calling_github() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    let web = seed(&src, "library/web", 7);
+    let gh = FakeGitHub::start(REPO, &[]);
+    let event = json!({
+        "inputs": {"images": format!("{}\n", src.reference("library/web", "1.0")),
+                   "platforms": "linux/amd64", "all_platforms": "false"},
+        "ref": "refs/heads/main",
+        "repository": {"full_name": REPO},
+        "sender": {"login": "octocat"},
+        "workflow": ".github/workflows/mirror-issue.yml"
+    });
+    let out = run_issue(&gh.url(""), &dst, "workflow_dispatch", &event, &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(gh.calls().is_empty(), "{:#?}", gh.lines());
+    assert_eq!(
+        dst.client().head_manifest("mirrors/web", "1.0"),
+        Some(web.digest)
+    );
+
+    // A bad dispatch list: exit 2, every problem on stderr, still no call.
+    let event = json!({"inputs": {"images": "nginx\n", "platforms": "linux/amd64", "all_platforms": false}});
+    let out = run_issue(&gh.url(""), &dst, "workflow_dispatch", &event, &[]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("line 1: `nginx`: has no tag"),
+        "{}",
+        out.stderr
+    );
+    assert!(gh.calls().is_empty());
+}
+
+#[test]
+fn github_5xx_and_secondary_rate_limits_are_retried() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    seed(&src, "library/web", 8);
+    let gh = FakeGitHub::start(REPO, &["mirror-request", "completed"]);
+    let p = format!("/repos/{REPO}");
+    gh.fail_next(
+        "POST",
+        &format!("{p}/issues/12/comments"),
+        502,
+        &[("retry-after", "0")],
+        "Server Error",
+    );
+    gh.fail_next(
+        "PATCH",
+        &format!("{p}/issues/comments/1001"),
+        403,
+        &[("retry-after", "0")],
+        "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+    );
+    let body = form_body(&src.reference("library/web", "1.0"), "", false);
+    let event = issues_event("reopened", 12, &body, &["mirror-request"], "OWNER");
+    let out = run_issue(&gh.url(""), &dst, "issues", &event, &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let seen: Vec<(String, u16)> = gh.calls().iter().map(|c| (c.line(), c.status)).collect();
+    assert_eq!(
+        seen,
+        [
+            (format!("POST {p}/issues/12/comments"), 502),
+            (format!("POST {p}/issues/12/comments"), 201),
+            (format!("PATCH {p}/issues/comments/1001"), 403),
+            (format!("PATCH {p}/issues/comments/1001"), 200),
+            (format!("GET {p}/labels/completed"), 200),
+            (format!("POST {p}/issues/12/labels"), 200),
+            (format!("PATCH {p}/issues/12"), 200),
+        ]
+    );
+}
+
+#[test]
+fn dry_run_writes_nothing_to_github_or_the_target() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    seed(&src, "library/web", 9);
+    let gh = FakeGitHub::start(REPO, &[]);
+    let body = form_body(&src.reference("library/web", "1.0"), "", false);
+    let event = issues_event("opened", 13, &body, &["mirror-request"], "OWNER");
+    let out = run_issue(&gh.url(""), &dst, "issues", &event, &["--dry-run"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(gh.calls().is_empty(), "{:#?}", gh.lines());
+    assert!(
+        out.stdout.contains("comment on #13 (dry run: not posted)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("### ⏳ Mirroring 1 image"),
+        "{}",
+        out.stdout
+    );
+    assert!(dst.client().catalog().is_empty());
+}
