@@ -70,6 +70,7 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<u8, UsageError> {
     match cli.command {
         Command::Copy(cmd) => copy(cmd).await,
+        Command::Sync(cmd) => sync(cmd).await,
         Command::Mirror(cmd) => mirror(cmd).await,
         Command::Issue(cmd) => crate::issue_mode::issue(cmd).await,
         Command::Validate(cmd) => validate(cmd),
@@ -171,6 +172,96 @@ async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {
     let run = RunReport::new(started, t0.elapsed(), opts.dry_run, reports);
     write_outputs(&run, &cmd.copy, "registry-mirror mirror")?;
     Ok(run.exit_code())
+}
+
+/// The tag filter from the flags; an invalid pattern is a usage error naming it.
+pub fn tag_filter(args: &crate::cli::TagArgs) -> Result<crate::tag_filter::TagFilter, UsageError> {
+    let bad = |e: crate::tag_filter::PatternError| {
+        UsageError::new(e.to_string()).hint(
+            "patterns are Rust regular expressions (https://docs.rs/regex), e.g. `^1\\.2[0-9]\\.[0-9]+$`; quote them for the shell",
+        )
+    };
+    Ok(crate::tag_filter::TagFilter {
+        include: crate::tag_filter::patterns("--include", &args.include).map_err(bad)?,
+        exclude: crate::tag_filter::patterns("--exclude", &args.exclude).map_err(bad)?,
+        keep_latest: args.keep_latest,
+        sort: args.sort,
+    })
+}
+
+async fn sync(cmd: crate::cli::SyncCmd) -> Result<u8, UsageError> {
+    let started = SystemTime::now();
+    let t0 = Instant::now();
+    let spec = crate::repo_sync::SyncSpec {
+        source: cmd.source.clone(),
+        target: cmd.destination.clone(),
+        all_repos: cmd.all_repos,
+        filter: tag_filter(&cmd.tags)?,
+        page_size: Some(cmd.tags.page_size.max(1)),
+    };
+    if !cmd.all_repos {
+        for t in [&cmd.source, &cmd.destination] {
+            crate::repo_sync::repository(t).map_err(|e| {
+                let hint = e.hint().unwrap_or_default();
+                UsageError::new(e.to_string()).hint(hint)
+            })?;
+        }
+    }
+    let opts = copy_options(&cmd.copy)?;
+    let src_registry = cmd.source.split('/').next().unwrap_or_default().to_string();
+    let dst_registry = crate::repo_sync::repository(&format!(
+        "{}/x",
+        cmd.destination.trim().trim_end_matches('/')
+    ))
+    .map(|r| r.registry().to_string())
+    .unwrap_or_default();
+    let src_registry = crate::repo_sync::repository(&format!("{src_registry}/x"))
+        .map(|r| r.registry().to_string())
+        .unwrap_or(src_registry);
+    let engine = engine(&cmd.copy, &[&src_registry], &[&dst_registry])?;
+    let (jobs, selections) = match crate::repo_sync::plan(&engine, &spec).await {
+        Ok(v) => v,
+        Err(e) => {
+            use crate::repo_sync::SyncError;
+            let hint = e.hint().unwrap_or_default();
+            if matches!(e, SyncError::Tags { .. } | SyncError::Created { .. }) {
+                // The registry failed us: a failed run (1), not bad input.
+                eprintln!("error: {e}");
+                eprintln!("hint: {hint}");
+                return Ok(1);
+            }
+            return Err(UsageError::new(e.to_string()).hint(hint));
+        }
+    };
+    print_selections(&selections);
+    let reports = engine
+        .copy_all(&jobs, &opts, cmd.copy.parallel as usize, |_| {})
+        .await;
+    let mut run = RunReport::new(started, t0.elapsed(), opts.dry_run, reports);
+    run.sync = selections;
+    write_outputs(&run, &cmd.copy, "registry-mirror sync")?;
+    Ok(run.exit_code())
+}
+
+/// What the tag filters kept and dropped, on stdout.
+pub fn print_selections(selections: &[crate::report::RepoSelection]) {
+    let mut out = std::io::stdout().lock();
+    for s in selections {
+        let _ = writeln!(
+            out,
+            "{}: {} tags listed, {} kept, {} dropped",
+            s.source,
+            s.tags,
+            s.kept.len(),
+            s.dropped.len()
+        );
+        for t in &s.kept {
+            let _ = writeln!(out, "  keep  {t}");
+        }
+        for d in &s.dropped {
+            let _ = writeln!(out, "  drop  {}: {}", d.tag, d.reason);
+        }
+    }
 }
 
 fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {

@@ -38,6 +38,9 @@ pub enum Command {
     /// Copy one image (tag or digest) to an exact destination reference
     #[command(after_help = COPY_EXAMPLES)]
     Copy(CopyCmd),
+    /// Copy every tag of a repository that passes the tag filters
+    #[command(after_help = SYNC_EXAMPLES)]
+    Sync(SyncCmd),
     /// Copy a list of images into the target namespace (flattened names by default)
     #[command(after_help = MIRROR_EXAMPLES)]
     Mirror(MirrorCmd),
@@ -48,6 +51,57 @@ pub enum Command {
     #[command(after_help = VALIDATE_EXAMPLES)]
     Validate(ValidateCmd),
 }
+
+/// `sync SRC_REPO DST_REPO`.
+#[derive(Debug, Args)]
+pub struct SyncCmd {
+    /// Source repository without tag (`docker.io/library/nginx`); with `--all-repos`, `REGISTRY/NAMESPACE`
+    #[arg(value_name = "SRC_REPO")]
+    pub source: String,
+    /// Target repository without tag; with `--all-repos`, the prefix the repositories go under
+    #[arg(value_name = "DST_REPO")]
+    pub destination: String,
+    #[command(flatten)]
+    pub tags: TagArgs,
+    /// Sync every repository under the source namespace (read from `/v2/_catalog`)
+    #[arg(long)]
+    pub all_repos: bool,
+    #[command(flatten)]
+    pub copy: CopyArgs,
+}
+
+/// The tag filters of `sync`.
+#[derive(Debug, Args, Clone)]
+pub struct TagArgs {
+    /// Copy only tags matching this regex (repeatable; a value may hold a comma list)
+    #[arg(long, value_name = "RE")]
+    pub include: Vec<String>,
+    /// Skip tags matching this regex, applied after `--include` (repeatable; comma lists too)
+    #[arg(long, value_name = "RE")]
+    pub exclude: Vec<String>,
+    /// After filtering, keep only the newest N tags under `--sort`
+    #[arg(long, value_name = "N")]
+    pub keep_latest: Option<usize>,
+    /// Order for `--keep-latest`
+    #[arg(long, value_enum, default_value_t = crate::tag_filter::Sort::Semver)]
+    pub sort: crate::tag_filter::Sort,
+    /// Tags (or repositories) asked for per page when listing
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub page_size: usize,
+}
+
+const SYNC_EXAMPLES: &str = "\
+Examples:
+  # the newest five stable nginx releases, no variants, amd64 and arm64
+  registry-mirror sync docker.io/library/nginx registry.example.com/mirrors/nginx \\
+      --include '^1\\.[0-9]+\\.[0-9]+$' --keep-latest 5 --platform linux/amd64,linux/arm64
+
+  # everything but alpine and slim variants, see what would be kept first
+  registry-mirror sync --dry-run --exclude 'alpine,slim' quay.io/prometheus/node-exporter \\
+      harbor.example.com/monitoring/node-exporter
+
+  # every repository under a namespace of a registry that lists its catalog
+  registry-mirror sync --all-repos harbor.internal:8443/base registry.example.com/base";
 
 /// `issue`: the event in `GITHUB_EVENT_PATH`.
 #[derive(Debug, Args)]

@@ -17,6 +17,8 @@ pub mod list_jobs;
 pub mod progress;
 pub mod reference;
 pub mod registry;
+pub mod repo_sync;
 pub mod report;
+pub mod tag_filter;
 pub mod target_naming;
 pub mod templates;

@@ -1220,21 +1220,85 @@ impl RegistryClient {
         }
     }
 
-    /// Every tag of `repo`, following `Link` pagination.
-    pub async fn tag_list(&self, repo: &str) -> Result<Vec<String>, RegistryError> {
+    /// Every tag of `repo`, following `Link` pagination; `page` asks for that many per page
+    /// (`n`; registries then paginate with `last`).
+    pub async fn tag_list(
+        &self,
+        repo: &str,
+        page: Option<usize>,
+    ) -> Result<Vec<String>, RegistryError> {
         #[derive(serde::Deserialize)]
         struct Tags {
             #[serde(default)]
             tags: Option<Vec<String>>,
         }
-        let mut out = Vec::new();
         let mut url = self.url(&format!("v2/{repo}/tags/list")).await?;
+        if let Some(n) = page {
+            url.query_pairs_mut().append_pair("n", &n.to_string());
+        }
+        let scopes = vec![self.repo_scope(repo)];
+        let pages = self.paginate(url, scopes, "tag list", repo).await?;
+        let mut out = Vec::new();
+        for body in pages {
+            let tags: Tags = serde_json::from_slice(&body).map_err(|e| {
+                RegistryError::Manifest(format!("tag list of `{repo}` is not valid JSON: {e}"))
+            })?;
+            out.extend(tags.tags.unwrap_or_default());
+        }
+        Ok(out)
+    }
+
+    /// Every repository of the registry (`/v2/_catalog`), following `Link` pagination.
+    pub async fn catalog(&self, page: Option<usize>) -> Result<Vec<String>, RegistryError> {
+        #[derive(serde::Deserialize)]
+        struct Catalog {
+            #[serde(default)]
+            repositories: Option<Vec<String>>,
+        }
+        let mut url = self.url("v2/_catalog").await?;
+        if let Some(n) = page {
+            url.query_pairs_mut().append_pair("n", &n.to_string());
+        }
+        let scopes = vec![Scope {
+            kind: "registry".into(),
+            name: "catalog".into(),
+            actions: vec!["*".into()],
+        }];
+        let pages = self.paginate(url, scopes, "catalog", "_catalog").await?;
+        let mut out = Vec::new();
+        for body in pages {
+            let c: Catalog = serde_json::from_slice(&body).map_err(|e| {
+                RegistryError::Manifest(format!(
+                    "the catalog of `{}` is not valid JSON: {e}",
+                    self.registry
+                ))
+            })?;
+            out.extend(c.repositories.unwrap_or_default());
+        }
+        Ok(out)
+    }
+
+    /// GET `url` and every `rel="next"` page after it; the bodies.
+    async fn paginate(
+        &self,
+        mut url: Url,
+        scopes: Vec<Scope>,
+        what: &str,
+        repo: &str,
+    ) -> Result<Vec<Vec<u8>>, RegistryError> {
+        let mut pages = Vec::new();
         loop {
-            let resp = self
-                .send(self.request(Method::GET, url.clone(), repo, HeaderMap::new()))
-                .await?;
+            let req = Request {
+                method: Method::GET,
+                url: url.clone(),
+                headers: HeaderMap::new(),
+                body: Body::Empty,
+                scopes: scopes.clone(),
+                timeout: Some(SMALL_TIMEOUT),
+            };
+            let resp = self.send(req).await?;
             if !resp.status().is_success() {
-                return Err(self.fail(resp, "GET", "tag list", repo).await);
+                return Err(self.fail(resp, "GET", what, repo).await);
             }
             let next = resp
                 .headers()
@@ -1248,13 +1312,11 @@ impl RegistryClient {
                     url: crate::registry::error::redact_url(&url),
                     detail,
                 })?;
-            let tags: Tags = serde_json::from_slice(&body).map_err(|e| {
-                RegistryError::Manifest(format!("tag list of `{repo}` is not valid JSON: {e}"))
-            })?;
-            out.extend(tags.tags.unwrap_or_default());
+            pages.push(body);
             match next {
-                Some(n) => url = n,
-                None => return Ok(out),
+                // A registry that sends the same page again would loop forever.
+                Some(n) if n != url && pages.len() < 100_000 => url = n,
+                _ => return Ok(pages),
             }
         }
     }

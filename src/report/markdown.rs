@@ -93,6 +93,24 @@ pub fn render(report: &RunReport, title: &str) -> String {
             ));
         }
     }
+    for r in &report.sync {
+        out.push_str(&format!(
+            "\n### Tags of `{}`: {} listed, {} kept, {} dropped\n\n",
+            cell(&r.source),
+            r.tags,
+            r.kept.len(),
+            r.dropped.len()
+        ));
+        if !r.dropped.is_empty() {
+            out.push_str(
+                "<details><summary>dropped tags</summary>\n\n| tag | reason |\n|---|---|\n",
+            );
+            for d in &r.dropped {
+                out.push_str(&format!("| {} | {} |\n", cell(&d.tag), cell(&d.reason)));
+            }
+            out.push_str("\n</details>\n");
+        }
+    }
     out
 }
 

@@ -95,6 +95,26 @@ pub struct RunReport {
     pub dry_run: bool,
     pub summary: Summary,
     pub images: Vec<ImageReport>,
+    /// Syncs: per source repository, the tags kept and dropped by the filters.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sync: Vec<RepoSelection>,
+}
+
+/// What the tag filters made of one source repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RepoSelection {
+    pub source: String,
+    pub target: String,
+    /// Tags listed in the source.
+    pub tags: usize,
+    pub kept: Vec<String>,
+    pub dropped: Vec<DroppedTag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DroppedTag {
+    pub tag: String,
+    pub reason: String,
 }
 
 impl RunReport {
@@ -127,6 +147,7 @@ impl RunReport {
             dry_run,
             summary,
             images,
+            sync: Vec::new(),
         }
     }
 

@@ -11,4 +11,5 @@ mod issue_flow;
 mod mirror;
 mod support;
 mod support_smoke;
+mod sync;
 mod validate;
