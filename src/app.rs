@@ -71,6 +71,7 @@ async fn run(cli: Cli) -> Result<u8, UsageError> {
     match cli.command {
         Command::Copy(cmd) => copy(cmd).await,
         Command::Sync(cmd) => sync(cmd).await,
+        Command::Run(cmd) => crate::config_run::run(cmd).await,
         Command::Mirror(cmd) => mirror(cmd).await,
         Command::Issue(cmd) => crate::issue_mode::issue(cmd).await,
         Command::Validate(cmd) => validate(cmd),
@@ -419,6 +420,19 @@ fn side_credentials(
 /// The engine for a run whose sources live in `sources` and targets in `targets` (registries as
 /// written in references): explicit credentials are bound to those registries only.
 pub fn engine(args: &CopyArgs, sources: &[&str], targets: &[&str]) -> Result<Engine, UsageError> {
+    engine_with(args, sources, targets, Vec::new())
+}
+
+/// Credentials for one registry in both roles (a config file's `registries:` entry).
+pub type RegistryCredentials = (String, Credentials, CredentialSource);
+
+/// [`engine`], plus credentials bound to registries by name; those win over the flags.
+pub fn engine_with(
+    args: &CopyArgs,
+    sources: &[&str],
+    targets: &[&str],
+    extra: Vec<RegistryCredentials>,
+) -> Result<Engine, UsageError> {
     let mut endpoints = std::collections::BTreeMap::new();
     for e in &args.endpoint {
         let (reg, host) = e
@@ -472,6 +486,11 @@ pub fn engine(args: &CopyArgs, sources: &[&str], targets: &[&str]) -> Result<Eng
     if let Some((c, from)) = dst {
         for r in targets {
             session.set_credentials(r, Role::Target, c.clone(), from.clone());
+        }
+    }
+    for (registry, c, from) in extra {
+        for role in [Role::Source, Role::Target] {
+            session.set_credentials(&registry, role, c.clone(), from.clone());
         }
     }
     Ok(Engine::new(
@@ -564,7 +583,7 @@ pub fn write_outputs(run: &RunReport, args: &CopyArgs, title: &str) -> Result<()
     Ok(())
 }
 
-fn result_line(img: &ImageReport) -> String {
+pub fn result_line(img: &ImageReport) -> String {
     let digest = img.digest.as_deref().unwrap_or("-");
     let platforms = if img.platforms.is_empty() {
         String::new()

@@ -44,6 +44,9 @@ pub enum Command {
     /// Copy a list of images into the target namespace (flattened names by default)
     #[command(after_help = MIRROR_EXAMPLES)]
     Mirror(MirrorCmd),
+    /// Run the jobs of a YAML config file (scheduled runs)
+    #[command(after_help = RUN_EXAMPLES)]
+    Run(RunCmd),
     /// Handle a GitHub event (issues, issue_comment, workflow_dispatch) end to end
     #[command(after_help = ISSUE_EXAMPLES)]
     Issue(IssueCmd),
@@ -102,6 +105,30 @@ Examples:
 
   # every repository under a namespace of a registry that lists its catalog
   registry-mirror sync --all-repos harbor.internal:8443/base registry.example.com/base";
+
+/// `run --config FILE [--job NAME]`.
+#[derive(Debug, Args)]
+pub struct RunCmd {
+    /// The config file (`version: 1`; see the README's config reference)
+    #[arg(long, short = 'c', value_name = "FILE", default_value = "mirror.yaml")]
+    pub config: PathBuf,
+    /// Run only this job (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub job: Vec<String>,
+    /// Target when neither the config's `defaults` nor the job name one
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub copy: CopyArgs,
+}
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  # the merged plan of every job, nothing written
+  registry-mirror run --config mirror.yaml --dry-run
+
+  # one job, as the scheduled workflow runs it
+  registry-mirror run --config mirror.yaml --job 'nginx stable'";
 
 /// `issue`: the event in `GITHUB_EVENT_PATH`.
 #[derive(Debug, Args)]

@@ -6,6 +6,8 @@
 
 pub mod app;
 pub mod cli;
+pub mod config;
+pub mod config_run;
 pub mod copy;
 pub mod env;
 pub mod github;

@@ -6,7 +6,17 @@ use crate::reference::{Reference, ReferenceError};
 use std::collections::HashMap;
 
 /// How a source name maps into `REGISTRY/NAMESPACE`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Naming {
     /// `R/NS/<last path component>:<tag>`

@@ -13,7 +13,17 @@ use crate::registry::platform::Platform;
 use std::sync::Arc;
 
 /// The manifest format written to the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// Docker v2 schema 2: Docker manifests pass through byte for byte, OCI ones are converted.

@@ -293,6 +293,17 @@ impl RegistryClient {
                 self.registry,
                 path.display()
             ),
+            (
+                Some(_),
+                Some(CredentialSource::ConfigEnv {
+                    file,
+                    user,
+                    password,
+                }),
+            ) => format!(
+                "check `{user}` and `{password}`, the variables `{file}` names for `{}`",
+                self.registry
+            ),
             (Some(_), None) => format!("check the credentials ({})", self.credential_options()),
         }
     }

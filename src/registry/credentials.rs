@@ -117,6 +117,12 @@ pub enum CredentialSource {
     },
     /// Docker `config.json` at this path.
     DockerConfig(PathBuf),
+    /// Environment variables named by a config file's `registries:` entry.
+    ConfigEnv {
+        file: String,
+        user: String,
+        password: String,
+    },
 }
 
 impl fmt::Display for CredentialSource {
@@ -129,6 +135,11 @@ impl fmt::Display for CredentialSource {
             CredentialSource::DockerConfig(path) => {
                 write!(f, "docker config `{}`", path.display())
             }
+            CredentialSource::ConfigEnv {
+                file,
+                user,
+                password,
+            } => write!(f, "`{user}`/`{password}` (named in `{file}`)"),
         }
     }
 }

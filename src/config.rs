@@ -1,0 +1,462 @@
+//! The config file of `run --config FILE` (CONTRACT.md "Config file"): `version: 1`,
+//! `defaults`, `registries`, `jobs` (`images:` or `sync:`), `notify`. Unknown keys are errors;
+//! every error names the file, the line and the field. Secrets are only ever named by
+//! environment variable. Parsing and checking only: no network, no environment reads.
+
+use crate::copy::Format;
+use crate::tag_filter::Sort;
+use crate::target_naming::Naming;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub version: u32,
+    #[serde(default)]
+    pub defaults: Settings,
+    #[serde(default)]
+    pub registries: BTreeMap<String, RegistryConfig>,
+    pub jobs: Vec<Job>,
+    #[serde(default)]
+    pub notify: Option<Notify>,
+}
+
+/// What `defaults` holds and every job may override.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub target: Option<Target>,
+    pub platforms: Option<Vec<String>>,
+    pub all_platforms: Option<bool>,
+    pub format: Option<Format>,
+    pub naming: Option<Naming>,
+    pub parallel: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub registry: Option<String>,
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    #[serde(default)]
+    pub insecure: bool,
+    pub ca_cert: Option<PathBuf>,
+    pub username_env: Option<String>,
+    pub password_env: Option<String>,
+    pub endpoint: Option<String>,
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyOn {
+    #[default]
+    Always,
+    Failure,
+    Never,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    pub name: String,
+    /// An `images` job: a list in the list syntax.
+    pub images: Option<OneOrMany>,
+    /// A `sync` job: a repository, or `REGISTRY/NAMESPACE` with `all_repos: true`.
+    pub sync: Option<String>,
+    #[serde(default)]
+    pub all_repos: bool,
+    pub include: Option<OneOrMany>,
+    pub exclude: Option<OneOrMany>,
+    pub keep_latest: Option<usize>,
+    pub sort: Option<Sort>,
+    pub notify_on: Option<NotifyOn>,
+    #[serde(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    pub on: Option<NotifyOn>,
+    pub wecom: Option<Webhook>,
+    pub dingtalk: Option<Webhook>,
+    pub feishu: Option<Webhook>,
+    pub slack: Option<Webhook>,
+    pub webhook: Option<Webhook>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    pub webhook_env: String,
+    pub secret_env: Option<String>,
+}
+
+/// A config error: file, line (when known), field, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        if let Some(k) = &self.field {
+            write!(f, ": `{k}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Parse and check `text` (read from `file`).
+pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+    let err = |line: Option<usize>, field: Option<String>, message: String| ConfigError {
+        file: file.to_string(),
+        line,
+        field,
+        message,
+    };
+    let config: Config = serde_yaml_ng::from_str(text).map_err(|e| {
+        let line = e.location().map(|l| l.line());
+        let raw = e.to_string();
+        // `jobs[0]: unknown field `x`, expected ... at line 5 column 3` -> path and message.
+        let raw = raw.split(" at line ").next().unwrap_or(&raw).to_string();
+        let (field, message) = match raw.split_once(": ") {
+            Some((path, msg)) if !path.contains(' ') => (Some(path.to_string()), msg.to_string()),
+            _ => (None, raw),
+        };
+        let field = field.or_else(|| {
+            message
+                .strip_prefix("unknown field `")
+                .and_then(|m| m.split('`').next())
+                .map(str::to_string)
+        });
+        // Inside a job (its settings are flattened), serde points at the job's first line;
+        // the key's own line is more useful.
+        let job = field
+            .as_deref()
+            .and_then(|f| f.strip_prefix("jobs["))
+            .and_then(|f| f.split(']').next())
+            .and_then(|n| n.parse::<usize>().ok());
+        let unknown = message
+            .strip_prefix("unknown field `")
+            .and_then(|m| m.split('`').next());
+        let line = match (job, unknown) {
+            (Some(i), Some(key)) => line_of(text, Some(i), key).or(line),
+            _ => line,
+        };
+        err(line, field, message)
+    })?;
+    let at = |key: &str| line_of(text, None, key);
+    if config.version != 1 {
+        return Err(err(
+            at("version"),
+            Some("version".into()),
+            format!(
+                "version {} is not supported; this registry-mirror reads `version: 1`",
+                config.version
+            ),
+        ));
+    }
+    if config.jobs.is_empty() {
+        return Err(err(at("jobs"), Some("jobs".into()), "no jobs".into()));
+    }
+    check_settings(
+        &config.defaults,
+        "defaults",
+        |k| line_of(text, None, k),
+        file,
+    )?;
+    let mut names = BTreeMap::new();
+    for (i, job) in config.jobs.iter().enumerate() {
+        let jl = |key: &str| line_of(text, Some(i), key);
+        let field = |k: &str| Some(format!("jobs[{i}].{k}"));
+        if job.name.trim().is_empty() {
+            return Err(err(jl("name"), field("name"), "a job needs a name".into()));
+        }
+        if let Some(first) = names.insert(job.name.clone(), i) {
+            return Err(err(
+                jl("name"),
+                field("name"),
+                format!(
+                    "`{}` is also the name of jobs[{first}]; names must be unique",
+                    job.name
+                ),
+            ));
+        }
+        match (&job.images, &job.sync) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    jl("sync"),
+                    field("sync"),
+                    "a job has either `images` or `sync`, not both".into(),
+                ))
+            }
+            (None, None) => {
+                return Err(err(
+                    jl("name"),
+                    field("images"),
+                    format!("job `{}` has neither `images` nor `sync`", job.name),
+                ))
+            }
+            (Some(_), None) => {
+                for k in ["include", "exclude", "keep_latest", "sort", "all_repos"] {
+                    let set = match k {
+                        "include" => job.include.is_some(),
+                        "exclude" => job.exclude.is_some(),
+                        "keep_latest" => job.keep_latest.is_some(),
+                        "sort" => job.sort.is_some(),
+                        _ => job.all_repos,
+                    };
+                    if set {
+                        return Err(err(
+                            jl(k),
+                            field(k),
+                            format!(
+                                "`{k}` belongs to `sync` jobs; job `{}` is an `images` job",
+                                job.name
+                            ),
+                        ));
+                    }
+                }
+            }
+            (None, Some(_)) => {
+                for (k, v) in [("include", &job.include), ("exclude", &job.exclude)] {
+                    if let Some(v) = v {
+                        crate::tag_filter::patterns(k, &v.lines()).map_err(|e| {
+                            err(
+                                jl(k),
+                                field(k),
+                                format!(
+                                    "`{}` is not a valid regular expression: {}",
+                                    e.pattern, e.message
+                                ),
+                            )
+                        })?;
+                    }
+                }
+            }
+        }
+        check_settings(&job.settings, &format!("jobs[{i}]"), jl, file)?;
+    }
+    for (host, r) in &config.registries {
+        let rl = line_of(text, None, host).or_else(|| line_of(text, None, &format!("\"{host}\"")));
+        if r.username_env.is_some() != r.password_env.is_some() {
+            return Err(err(
+                rl,
+                Some(format!("registries.{host}")),
+                "give both `username_env` and `password_env`, or neither".into(),
+            ));
+        }
+    }
+    Ok(config)
+}
+
+fn check_settings(
+    s: &Settings,
+    path: &str,
+    line: impl Fn(&str) -> Option<usize>,
+    file: &str,
+) -> Result<(), ConfigError> {
+    if let Some(p) = &s.platforms {
+        crate::registry::platform::parse_list(&p.join(",")).map_err(|e| ConfigError {
+            file: file.to_string(),
+            line: line("platforms"),
+            field: Some(format!("{path}.platforms")),
+            message: e.to_string(),
+        })?;
+    }
+    if s.parallel == Some(0) {
+        return Err(ConfigError {
+            file: file.to_string(),
+            line: line("parallel"),
+            field: Some(format!("{path}.parallel")),
+            message: "must be at least 1".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The 1-based line of `key:` — at the top level, or inside the `job`-th item of `jobs:`.
+fn line_of(text: &str, job: Option<usize>, key: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let (start, end) = match job {
+        None => (0, lines.len()),
+        Some(i) => job_range(&lines, i)?,
+    };
+    let wanted = format!("{key}:");
+    (start..end)
+        .find(|&n| {
+            let t = lines[n].trim_start().trim_start_matches("- ").trim_start();
+            t.starts_with(&wanted)
+        })
+        .map(|n| n + 1)
+        .or(job.map(|_| start + 1))
+}
+
+/// Line range (0-based, end exclusive) of the `i`-th item of the top-level `jobs:` list.
+fn job_range(lines: &[&str], i: usize) -> Option<(usize, usize)> {
+    let jobs = lines.iter().position(|l| l.starts_with("jobs:"))?;
+    let mut items = Vec::new();
+    let mut indent = None;
+    let mut end = lines.len();
+    for (n, l) in lines.iter().enumerate().skip(jobs + 1) {
+        let t = l.trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let ind = l.len() - t.len();
+        if ind == 0 && !t.starts_with("- ") {
+            end = n;
+            break;
+        }
+        if t.starts_with("- ") && indent.is_none_or(|x| x == ind) {
+            indent = Some(ind);
+            items.push(n);
+        }
+    }
+    let s = *items.get(i)?;
+    let e = items.get(i + 1).copied().unwrap_or(end);
+    Some((s, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"version: 1
+defaults:
+  target: {registry: registry.example.com, namespace: mirrors}
+  platforms: [linux/amd64, linux/arm64]
+  format: v2s2
+  naming: flatten
+  parallel: 5
+registries:
+  registry.example.com: {username_env: TARGET_REGISTRY_USER, password_env: TARGET_REGISTRY_PASSWORD}
+  127.0.0.1:5000: {insecure: true, ca_cert: certs/ca.pem, endpoint: "10.0.0.5:5000"}
+jobs:
+  - name: kubernetes core
+    images: |
+      registry.k8s.io/pause:3.9
+      registry.k8s.io/kube-apiserver:v1.28.0
+  - name: nginx stable
+    sync: docker.io/library/nginx
+    include: ['^1\.2[0-9]\.[0-9]+$']
+    exclude: ['alpine|slim']
+    keep_latest: 5
+    sort: semver
+    notify_on: failure
+notify:
+  on: failure
+  wecom: {webhook_env: WECOM_WEBHOOK_URL}
+  dingtalk: {webhook_env: DINGTALK_WEBHOOK_URL, secret_env: DINGTALK_SECRET}
+"#;
+
+    #[test]
+    fn the_contract_example_parses() {
+        let c = parse("mirror.yaml", GOOD).expect("valid");
+        assert_eq!(c.jobs.len(), 2);
+        assert_eq!(c.jobs[1].keep_latest, Some(5));
+        assert_eq!(c.defaults.parallel, Some(5));
+        assert!(c.registries["127.0.0.1:5000"].insecure);
+        assert_eq!(c.notify.expect("notify").on, Some(NotifyOn::Failure));
+    }
+
+    #[test]
+    fn every_error_names_file_line_and_field() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("version: 2\njobs: []\n", "mirror.yaml:1: `version`: version 2 is not supported", ""),
+            ("version: 1\njobs: []\n", "mirror.yaml:2: `jobs`: no jobs", ""),
+            ("version: 1\njobz: []\n", "mirror.yaml:2: `jobz`: unknown field `jobz`", "expected one of"),
+            (
+                "version: 1\njobs:\n  - name: a\n    images: nginx:1\n    imagez: x\n",
+                "mirror.yaml:5: `jobs[0]`: unknown field `imagez`",
+                "",
+            ),
+            (
+                "version: 1\njobs:\n  - name: a\n    images: x:1\n  - name: b\n    sync: docker.io/library/nginx\n    include: ['(1']\n",
+                "mirror.yaml:7: `jobs[1].include`: `(1` is not a valid regular expression",
+                "",
+            ),
+            (
+                "version: 1\njobs:\n  - name: a\n    images: x:1\n    sync: y\n",
+                "mirror.yaml:5: `jobs[0].sync`: a job has either `images` or `sync`, not both",
+                "",
+            ),
+            (
+                "version: 1\njobs:\n  - name: a\n    parallel: 2\n",
+                "mirror.yaml:3: `jobs[0].images`: job `a` has neither `images` nor `sync`",
+                "",
+            ),
+            (
+                "version: 1\njobs:\n  - name: a\n    images: x:1\n    keep_latest: 3\n",
+                "mirror.yaml:5: `jobs[0].keep_latest`: `keep_latest` belongs to `sync` jobs",
+                "",
+            ),
+            (
+                "version: 1\njobs:\n  - name: a\n    images: x:1\n  - name: a\n    images: y:1\n",
+                "mirror.yaml:5: `jobs[1].name`: `a` is also the name of jobs[0]",
+                "",
+            ),
+            (
+                "version: 1\ndefaults:\n  platforms: [linux]\njobs:\n  - name: a\n    images: x:1\n",
+                "mirror.yaml:3: `defaults.platforms`: ",
+                "",
+            ),
+            (
+                "version: 1\ndefaults:\n  format: docker\njobs:\n  - name: a\n    images: x:1\n",
+                "mirror.yaml:3: `defaults.format`: unknown variant `docker`",
+                "expected one of",
+            ),
+            (
+                "version: 1\nregistries:\n  r.io: {username_env: U}\njobs:\n  - name: a\n    images: x:1\n",
+                "mirror.yaml:3: `registries.r.io`: give both `username_env` and `password_env`",
+                "",
+            ),
+            (
+                "version: 1\nnotify:\n  wecom: {webhook: https://x}\njobs:\n  - name: a\n    images: x:1\n",
+                "mirror.yaml:3: `notify.wecom`: unknown field `webhook`",
+                "",
+            ),
+            ("version: 1\njobs:\n  - name: a\n   images: x\n", "mirror.yaml:4: ", ""),
+        ];
+        for (text, start, contains) in cases {
+            let e = parse("mirror.yaml", text).expect_err(text).to_string();
+            assert!(e.starts_with(start), "{text}\n{e}");
+            assert!(e.contains(contains), "{text}\n{e}");
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! `registry-mirror run --config FILE [--job NAME]`: every job of a config file, in order, each
+//! with `defaults` merged under its own keys. `images` jobs go through the list parser and the
+//! naming rule; `sync` jobs through the tag filters. All `images` lists are checked before
+//! anything is copied. One report for the whole run.
+
+use crate::app::{
+    copy_options, engine_with, print_selections, write_outputs, RegistryCredentials, UsageError,
+};
+use crate::cli::{CopyArgs, RunCmd};
+use crate::config::{Config, Job, Settings};
+use crate::copy::batch::Job as CopyJob;
+use crate::list_jobs::Destination;
+use crate::registry::credentials::{CredentialSource, Credentials};
+use crate::report::{RepoSelection, RunReport};
+use crate::target_naming::Naming;
+use std::io::Write;
+use std::time::{Instant, SystemTime};
+
+/// A job with everything resolved: its copy flags, target, and what to copy.
+struct Planned<'a> {
+    job: &'a Job,
+    args: CopyArgs,
+    registry: Option<String>,
+    namespace: String,
+    naming: Naming,
+    work: Work,
+}
+
+enum Work {
+    Images(Vec<CopyJob>),
+    Sync(crate::repo_sync::SyncSpec),
+}
+
+pub async fn run(cmd: RunCmd) -> Result<u8, UsageError> {
+    let started = SystemTime::now();
+    let t0 = Instant::now();
+    let file = cmd.config.display().to_string();
+    let text = std::fs::read_to_string(&cmd.config).map_err(|e| {
+        UsageError::new(format!("cannot read the config `{file}`: {e}")).hint(
+            "give the file with `--config FILE`; `mirror.yaml` in this repository is an example",
+        )
+    })?;
+    let config = crate::config::parse(&file, &text).map_err(|e| {
+        UsageError::new(e.to_string())
+            .hint("the config reference is in the README (section `run --config`)")
+    })?;
+    let jobs = chosen_jobs(&config, &cmd.job)?;
+    let creds = registry_credentials(&config, &file)?;
+
+    // Resolve every job first: a bad list anywhere stops the run before anything is written.
+    let mut planned = Vec::new();
+    for job in jobs {
+        planned.push(plan_job(&cmd, &config, job, &file, &text)?);
+    }
+    if !config.notify.as_ref().is_none_or(|n| {
+        n.wecom.is_none()
+            && n.dingtalk.is_none()
+            && n.feishu.is_none()
+            && n.slack.is_none()
+            && n.webhook.is_none()
+    }) {
+        tracing::warn!("`notify` in `{file}`: notifications are not sent yet by this version");
+    }
+
+    let mut images = Vec::new();
+    let mut selections: Vec<RepoSelection> = Vec::new();
+    for p in &planned {
+        print_job_header(p);
+        let opts = copy_options(&p.args)?;
+        let (sources, targets) = registries_of(p);
+        let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
+        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+        let engine = engine_with(&p.args, &sources, &targets, creds.clone())?;
+        let copy_jobs = match &p.work {
+            Work::Images(jobs) => jobs.clone(),
+            Work::Sync(spec) => match crate::repo_sync::plan(&engine, spec).await {
+                Ok((jobs, sel)) => {
+                    print_selections(&sel);
+                    selections.extend(sel);
+                    jobs
+                }
+                Err(e) => {
+                    // One job failing to list its tags does not stop the others.
+                    let mut failed =
+                        crate::report::ImageReport::new(spec.source.clone(), spec.target.clone());
+                    failed.error = Some(match e.hint() {
+                        Some(h) => format!("{e}\nhint: {h}"),
+                        None => e.to_string(),
+                    });
+                    eprintln!("error: job `{}`: {e}", p.job.name);
+                    images.push(failed);
+                    continue;
+                }
+            },
+        };
+        let reports = engine
+            .copy_all(&copy_jobs, &opts, p.args.parallel as usize, |_| {})
+            .await;
+        images.extend(reports);
+    }
+    let dry_run = cmd.copy.dry_run;
+    let mut run = RunReport::new(started, t0.elapsed(), dry_run, images);
+    run.sync = selections;
+    write_outputs(&run, &cmd.copy, &format!("registry-mirror run {file}"))?;
+    Ok(run.exit_code())
+}
+
+fn chosen_jobs<'a>(config: &'a Config, names: &[String]) -> Result<Vec<&'a Job>, UsageError> {
+    if names.is_empty() {
+        return Ok(config.jobs.iter().collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            config.jobs.iter().find(|j| &j.name == n).ok_or_else(|| {
+                UsageError::new(format!("no job named `{n}`")).hint(format!(
+                    "the jobs are: {}",
+                    config
+                        .jobs
+                        .iter()
+                        .map(|j| format!("`{}`", j.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Credentials of `registries:` entries, read from the variables they name.
+fn registry_credentials(
+    config: &Config,
+    file: &str,
+) -> Result<Vec<RegistryCredentials>, UsageError> {
+    let mut out = Vec::new();
+    for (host, r) in &config.registries {
+        if let (Some(u), Some(p)) = (&r.username_env, &r.password_env) {
+            let read = |name: &str| {
+                crate::env::var(name).ok_or_else(|| {
+                    UsageError::new(format!(
+                        "`{name}` is not set (named in `{file}` for `{host}`)"
+                    ))
+                    .hint(format!(
+                        "set `{name}`, e.g. from a repository secret in the workflow's `env:`"
+                    ))
+                })
+            };
+            let creds = Credentials::Basic {
+                username: read(u)?,
+                password: read(p)?,
+            };
+            out.push((
+                host.clone(),
+                creds,
+                CredentialSource::ConfigEnv {
+                    file: file.to_string(),
+                    user: u.clone(),
+                    password: p.clone(),
+                },
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// `job`'s keys over `defaults`.
+fn merged(defaults: &Settings, job: &Settings) -> Settings {
+    Settings {
+        target: match (&job.target, &defaults.target) {
+            (Some(j), Some(d)) => Some(crate::config::Target {
+                registry: j.registry.clone().or_else(|| d.registry.clone()),
+                namespace: j.namespace.clone().or_else(|| d.namespace.clone()),
+            }),
+            (j, d) => j.clone().or_else(|| d.clone()),
+        },
+        platforms: job.platforms.clone().or_else(|| defaults.platforms.clone()),
+        all_platforms: job.all_platforms.or(defaults.all_platforms),
+        format: job.format.or(defaults.format),
+        naming: job.naming.or(defaults.naming),
+        parallel: job.parallel.or(defaults.parallel),
+    }
+}
+
+fn plan_job<'a>(
+    cmd: &RunCmd,
+    config: &Config,
+    job: &'a Job,
+    file: &str,
+    text: &str,
+) -> Result<Planned<'a>, UsageError> {
+    let s = merged(&config.defaults, &job.settings);
+    let mut args = cmd.copy.clone();
+    if let Some(p) = &s.platforms {
+        args.platform = p.join(",");
+    }
+    if let Some(a) = s.all_platforms {
+        args.all_platforms = a;
+    }
+    if let Some(f) = s.format {
+        args.format = f;
+    }
+    if let Some(p) = s.parallel {
+        args.parallel = p;
+    }
+    for (host, r) in &config.registries {
+        if r.insecure {
+            args.insecure_registry.push(host.clone());
+        }
+        if let Some(ca) = &r.ca_cert {
+            // Relative to the config file, like every path in it.
+            let base = cmd.config.parent().unwrap_or(std::path::Path::new("."));
+            args.ca_cert.push(base.join(ca));
+        }
+        if let Some(e) = &r.endpoint {
+            args.endpoint.push(format!("{host}={e}"));
+        }
+    }
+    let target = s.target.clone().unwrap_or_default();
+    let registry = target
+        .registry
+        .or_else(|| cmd.target.target_registry.clone())
+        .filter(|r| !r.trim().is_empty());
+    let namespace = target
+        .namespace
+        .unwrap_or_else(|| cmd.target.target_namespace.clone());
+    let naming = s.naming.unwrap_or(cmd.target.naming);
+    let job_line = text
+        .lines()
+        .position(|l| {
+            let t = l.trim_start().trim_start_matches("- ").trim();
+            t.starts_with("name:")
+                && t.trim_start_matches("name:")
+                    .trim()
+                    .trim_matches(['"', '\''])
+                    == job.name
+        })
+        .map(|n| n + 1);
+    let at = || match job_line {
+        Some(l) => format!("{file}:{l}: job `{}`", job.name),
+        None => format!("{file}: job `{}`", job.name),
+    };
+    let work = if let Some(list) = &job.images {
+        let text = list.lines().join("\n");
+        let dest = Destination {
+            registry: registry.as_deref(),
+            namespace: namespace.trim(),
+            naming,
+        };
+        let (jobs, warnings) = crate::list_jobs::resolve(&text, 10_000, &dest).map_err(|e| {
+            UsageError::new(format!("{}: {}", at(), e.to_string().trim_end()))
+                .hint("line numbers count from the first line of the job's `images`")
+        })?;
+        for w in warnings {
+            tracing::warn!("{}: {w}", at());
+        }
+        Work::Images(jobs.into_iter().map(|j| j.job).collect())
+    } else {
+        let source = job.sync.clone().unwrap_or_default();
+        let Some(reg) = registry.as_deref() else {
+            return Err(UsageError::new(format!("{}: no target registry", at())).hint(
+                "set `defaults.target.registry` (or the job's `target.registry`), or `TARGET_REGISTRY`",
+            ));
+        };
+        let target = if job.all_repos {
+            let ns = namespace.trim().trim_matches('/');
+            let mut prefix = if ns.is_empty() {
+                reg.to_string()
+            } else {
+                format!("{reg}/{ns}")
+            };
+            if naming == Naming::Full {
+                prefix.push('/');
+                prefix.push_str(
+                    &source
+                        .split('/')
+                        .next()
+                        .unwrap_or_default()
+                        .replace(':', "-"),
+                );
+            }
+            prefix
+        } else {
+            let repo = crate::repo_sync::repository(&source).map_err(|e| {
+                UsageError::new(format!("{}: {e}", at())).hint(e.hint().unwrap_or_default())
+            })?;
+            crate::target_naming::target_for(
+                &repo.with_tag("latest"),
+                naming,
+                reg,
+                namespace.trim(),
+            )
+            .map_err(|e| UsageError::new(format!("{}: target: {e}", at())))?
+            .without_tag_or_digest()
+            .to_string()
+        };
+        let filter = crate::tag_filter::TagFilter {
+            include: crate::tag_filter::patterns(
+                "include",
+                &job.include.as_ref().map(|v| v.lines()).unwrap_or_default(),
+            )
+            .map_err(|e| UsageError::new(format!("{}: {e}", at())))?,
+            exclude: crate::tag_filter::patterns(
+                "exclude",
+                &job.exclude.as_ref().map(|v| v.lines()).unwrap_or_default(),
+            )
+            .map_err(|e| UsageError::new(format!("{}: {e}", at())))?,
+            keep_latest: job.keep_latest,
+            sort: job.sort.unwrap_or_default(),
+        };
+        Work::Sync(crate::repo_sync::SyncSpec {
+            source,
+            target,
+            all_repos: job.all_repos,
+            filter,
+            page_size: Some(1000),
+        })
+    };
+    Ok(Planned {
+        job,
+        args,
+        registry,
+        namespace,
+        naming,
+        work,
+    })
+}
+
+fn registries_of(p: &Planned<'_>) -> (Vec<String>, Vec<String>) {
+    match &p.work {
+        Work::Images(jobs) => (
+            jobs.iter()
+                .map(|j| j.source.registry().to_string())
+                .collect(),
+            jobs.iter()
+                .map(|j| j.target.registry().to_string())
+                .collect(),
+        ),
+        Work::Sync(spec) => {
+            let first = |s: &str| {
+                crate::repo_sync::repository(&format!(
+                    "{}/x",
+                    s.split('/').next().unwrap_or_default()
+                ))
+                .map(|r| r.registry().to_string())
+                .unwrap_or_default()
+            };
+            (vec![first(&spec.source)], vec![first(&spec.target)])
+        }
+    }
+}
+
+fn print_job_header(p: &Planned<'_>) {
+    let platforms = if p.args.all_platforms {
+        "all platforms".to_string()
+    } else {
+        p.args.platform.clone()
+    };
+    let what = match &p.work {
+        Work::Images(j) => format!("{} image{}", j.len(), if j.len() == 1 { "" } else { "s" }),
+        Work::Sync(s) => format!("sync {} -> {}", s.source, s.target),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "== job `{}`: {what}; target {}/{} ({} naming); {platforms}; format {}; parallel {}",
+        p.job.name,
+        p.registry.as_deref().unwrap_or("$TARGET_REGISTRY"),
+        p.namespace,
+        format!("{:?}", p.naming).to_lowercase(),
+        format!("{:?}", p.args.format).to_lowercase(),
+        p.args.parallel
+    );
+}
