@@ -26,7 +26,8 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# start_registry NAME -> prints HOST:PORT; storage under $WORK/NAME
+# start_registry NAME -> prints HOST:PORT; storage under $WORK/NAME, log in $WORK/NAME/log
+# (with NO_ACCESSLOG=false it holds the access log: one line per request).
 start_registry() {
   local name=$1 port dir
   port=$(free_port)
@@ -34,7 +35,7 @@ start_registry() {
   mkdir -p "$dir/data"
   cat >"$dir/config.yml" <<YAML
 version: 0.1
-log: {level: error, accesslog: {disabled: true}}
+log: {level: error, accesslog: {disabled: ${NO_ACCESSLOG:-true}}}
 storage: {filesystem: {rootdirectory: $dir/data}, delete: {enabled: true}}
 http: {addr: 127.0.0.1:$port}
 YAML
