@@ -178,6 +178,16 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
             (Some(i), Some(key)) => line_of(text, Some(i), key).or(line),
             _ => line,
         };
+        let message = match unknown.and_then(|k| {
+            KEYS.iter()
+                .filter(|known| distance(k, known) <= 2)
+                .min_by_key(|known| distance(k, known))
+        }) {
+            Some(close) if !message.contains("expected") || job.is_some() => {
+                format!("{message}; did you mean `{close}`?")
+            }
+            _ => message,
+        };
         err(line, field, message)
     })?;
     let at = |key: &str| line_of(text, None, key);
@@ -283,6 +293,61 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         }
     }
     Ok(config)
+}
+
+/// Every key the config knows, for "did you mean".
+const KEYS: &[&str] = &[
+    "version",
+    "defaults",
+    "registries",
+    "jobs",
+    "notify",
+    "target",
+    "registry",
+    "namespace",
+    "platforms",
+    "all_platforms",
+    "format",
+    "naming",
+    "parallel",
+    "insecure",
+    "ca_cert",
+    "username_env",
+    "password_env",
+    "endpoint",
+    "name",
+    "images",
+    "sync",
+    "all_repos",
+    "include",
+    "exclude",
+    "keep_latest",
+    "sort",
+    "notify_on",
+    "on",
+    "wecom",
+    "dingtalk",
+    "feishu",
+    "slack",
+    "webhook",
+    "webhook_env",
+    "secret_env",
+];
+
+/// Edit distance, for suggestions.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 fn check_settings(
@@ -403,7 +468,7 @@ notify:
             ("version: 1\njobz: []\n", "mirror.yaml:2: `jobz`: unknown field `jobz`", "expected one of"),
             (
                 "version: 1\njobs:\n  - name: a\n    images: nginx:1\n    imagez: x\n",
-                "mirror.yaml:5: `jobs[0]`: unknown field `imagez`",
+                "mirror.yaml:5: `jobs[0]`: unknown field `imagez`; did you mean `images`?",
                 "",
             ),
             (

@@ -153,8 +153,9 @@ fn missing_credentials_unknown_jobs_and_config_errors_are_usage_errors() {
     let o = run(&bad, &[], &env);
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(
-        o.stderr
-            .contains("mirror.yaml:17: `jobs[1]`: unknown field `keep_lates`"),
+        o.stderr.contains(
+            "mirror.yaml:17: `jobs[1]`: unknown field `keep_lates`; did you mean `keep_latest`?"
+        ),
         "{}",
         o.stderr
     );
