@@ -90,8 +90,9 @@ async fn copy(cmd: CopyCmd) -> Result<u8, UsageError> {
     let opts = copy_options(&cmd.copy)?;
     let engine = engine(&cmd.copy, &[source.registry()], &[target.registry()])?;
     let report = engine.copy(&source, &target, &opts).await;
-    let run = RunReport::new(started, t0.elapsed(), opts.dry_run, vec![report]);
-    write_outputs(&run, &cmd.copy, "registry-mirror copy")?;
+    let mut run = RunReport::new(started, t0.elapsed(), opts.dry_run, vec![report]);
+    let plan = NotifyPlan::task(format!("copy {source}"));
+    finish(&mut run, &cmd.copy, "registry-mirror copy", plan).await?;
     Ok(run.exit_code())
 }
 
@@ -170,8 +171,9 @@ async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {
         })
         .await;
     progress.finish();
-    let run = RunReport::new(started, t0.elapsed(), opts.dry_run, reports);
-    write_outputs(&run, &cmd.copy, "registry-mirror mirror")?;
+    let mut run = RunReport::new(started, t0.elapsed(), opts.dry_run, reports);
+    let plan = NotifyPlan::task(format!("mirror ({} images)", run.images.len()));
+    finish(&mut run, &cmd.copy, "registry-mirror mirror", plan).await?;
     Ok(run.exit_code())
 }
 
@@ -240,7 +242,8 @@ async fn sync(cmd: crate::cli::SyncCmd) -> Result<u8, UsageError> {
         .await;
     let mut run = RunReport::new(started, t0.elapsed(), opts.dry_run, reports);
     run.sync = selections;
-    write_outputs(&run, &cmd.copy, "registry-mirror sync")?;
+    let plan = NotifyPlan::task(format!("sync {}", cmd.source.trim()));
+    finish(&mut run, &cmd.copy, "registry-mirror sync", plan).await?;
     Ok(run.exit_code())
 }
 
@@ -471,10 +474,12 @@ pub fn engine_with(
     )?;
     if crate::report::github::enabled() {
         // Before anything else is printed: GitHub then hides these values in every log line.
+        let channels = crate::notify::channels_from_args(&args.notify);
         let secrets: Vec<&str> = src
             .iter()
             .chain(dst.iter())
             .flat_map(|(c, _)| c.secrets())
+            .chain(crate::notify::secrets(&channels))
             .collect();
         print!("{}", crate::report::github::mask_commands(secrets));
     }
@@ -498,6 +503,71 @@ pub fn engine_with(
         args.blobs_in_flight as usize,
         args.retries,
     ))
+}
+
+/// The link to this workflow run under GitHub Actions.
+pub fn run_link() -> Option<String> {
+    let repo = crate::env::var(crate::env::GITHUB_REPOSITORY)?;
+    let id = crate::env::var(crate::env::GITHUB_RUN_ID)?;
+    let server = crate::env::var(crate::env::GITHUB_SERVER_URL)
+        .unwrap_or_else(|| "https://github.com".into());
+    Some(format!(
+        "{}/{repo}/actions/runs/{id}",
+        server.trim_end_matches('/')
+    ))
+}
+
+/// What a run's notification says and where it goes, beyond the flags.
+pub struct NotifyPlan<'a> {
+    pub task: String,
+    pub link: Option<String>,
+    /// Channels from a config file.
+    pub extra: Vec<crate::notify::Channel>,
+    /// Decided by the caller (a config's per-job `notify_on`) instead of `--notify-on`.
+    pub wanted: Option<bool>,
+    pub templates: Option<&'a std::path::Path>,
+}
+
+impl NotifyPlan<'_> {
+    pub fn task(task: impl Into<String>) -> NotifyPlan<'static> {
+        NotifyPlan {
+            task: task.into(),
+            link: run_link(),
+            extra: Vec::new(),
+            wanted: None,
+            templates: None,
+        }
+    }
+}
+
+/// Notify (unless a dry run), then print and write the outputs.
+pub async fn finish(
+    run: &mut RunReport,
+    args: &CopyArgs,
+    title: &str,
+    plan: NotifyPlan<'_>,
+) -> Result<(), UsageError> {
+    let mut channels = crate::notify::channels_from_args(&args.notify);
+    channels.extend(plan.extra);
+    let wanted = plan
+        .wanted
+        .unwrap_or_else(|| crate::notify::wanted(args.notify.notify_on, run));
+    if !run.dry_run && wanted && !channels.is_empty() {
+        let subject = crate::notify::Subject {
+            task: &plan.task,
+            link: plan.link.as_deref(),
+        };
+        run.notifications = crate::notify::send(
+            run,
+            &channels,
+            &subject,
+            args.notify.lang.trim(),
+            plan.templates,
+            std::time::Duration::from_secs(args.notify.notify_timeout.max(1)),
+        )
+        .await;
+    }
+    write_outputs(run, args, title)
 }
 
 /// Print the result lines, write `--report-json` and append `--summary`.

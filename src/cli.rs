@@ -146,9 +146,6 @@ pub struct IssueCmd {
     /// Directory overriding the comment templates (`DIR/<lang>/<name>.md`)
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
-    /// Language of comments: `en` or `zh`
-    #[arg(long, value_name = "LANG", env = crate::env::REPORT_LANG, default_value = "en")]
-    pub lang: String,
     /// Refuse lists longer than this
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub max_images: usize,
@@ -308,6 +305,44 @@ pub struct CopyArgs {
     /// Append the Markdown report to this file
     #[arg(long, value_name = "FILE", env = crate::env::GITHUB_STEP_SUMMARY)]
     pub summary: Option<PathBuf>,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+}
+
+/// Where the message about a run goes. URLs and secrets are never printed (not even by `--help`).
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Notifications")]
+pub struct NotifyArgs {
+    /// WeCom group robot webhook URL
+    #[arg(long, value_name = "URL", env = crate::env::WECOM_WEBHOOK_URL, hide_env_values = true)]
+    pub wecom_webhook: Option<String>,
+    /// DingTalk robot webhook URL
+    #[arg(long, value_name = "URL", env = crate::env::DINGTALK_WEBHOOK_URL, hide_env_values = true)]
+    pub dingtalk_webhook: Option<String>,
+    /// DingTalk signing secret (`SEC…`): requests are signed with HMAC-SHA256
+    #[arg(long, value_name = "SECRET", env = crate::env::DINGTALK_SECRET, hide_env_values = true)]
+    pub dingtalk_secret: Option<String>,
+    /// Feishu/Lark custom bot webhook URL
+    #[arg(long, value_name = "URL", env = crate::env::FEISHU_WEBHOOK_URL, hide_env_values = true)]
+    pub feishu_webhook: Option<String>,
+    /// Feishu/Lark signing secret
+    #[arg(long, value_name = "SECRET", env = crate::env::FEISHU_SECRET, hide_env_values = true)]
+    pub feishu_secret: Option<String>,
+    /// Slack incoming webhook URL
+    #[arg(long, value_name = "URL", env = crate::env::SLACK_WEBHOOK_URL, hide_env_values = true)]
+    pub slack_webhook: Option<String>,
+    /// Any URL: receives the report's summary and failed images as JSON
+    #[arg(long, value_name = "URL", env = crate::env::NOTIFY_WEBHOOK_URL, hide_env_values = true)]
+    pub webhook: Option<String>,
+    /// When to send the message
+    #[arg(long, value_enum, env = crate::env::NOTIFY_ON, default_value_t = crate::config::NotifyOn::Always)]
+    pub notify_on: crate::config::NotifyOn,
+    /// Seconds to wait for a webhook to answer
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub notify_timeout: u64,
+    /// Language of comments and messages: `en` or `zh`
+    #[arg(long, value_name = "LANG", env = crate::env::REPORT_LANG, default_value = "en")]
+    pub lang: String,
 }
 
 /// Logging: to stderr, via tracing.

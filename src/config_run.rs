@@ -4,12 +4,15 @@
 //! anything is copied. One report for the whole run.
 
 use crate::app::{
-    copy_options, engine_with, print_selections, write_outputs, RegistryCredentials, UsageError,
+    copy_options, engine_with, finish, print_selections, NotifyPlan, RegistryCredentials,
+    UsageError,
 };
 use crate::cli::{CopyArgs, RunCmd};
+use crate::config::NotifyOn;
 use crate::config::{Config, Job, Settings};
 use crate::copy::batch::Job as CopyJob;
 use crate::list_jobs::Destination;
+use crate::notify::{Channel, Kind};
 use crate::registry::credentials::{CredentialSource, Credentials};
 use crate::report::{RepoSelection, RunReport};
 use crate::target_naming::Naming;
@@ -52,19 +55,14 @@ pub async fn run(cmd: RunCmd) -> Result<u8, UsageError> {
     for job in jobs {
         planned.push(plan_job(&cmd, &config, job, &file, &text)?);
     }
-    if !config.notify.as_ref().is_none_or(|n| {
-        n.wecom.is_none()
-            && n.dingtalk.is_none()
-            && n.feishu.is_none()
-            && n.slack.is_none()
-            && n.webhook.is_none()
-    }) {
-        tracing::warn!("`notify` in `{file}`: notifications are not sent yet by this version");
-    }
+    let channels = config_channels(&config, &file);
 
     let mut images = Vec::new();
     let mut selections: Vec<RepoSelection> = Vec::new();
+    // Per job: (its `notify_on`, whether it had a failure).
+    let mut outcomes = Vec::new();
     for p in &planned {
+        let first = images.len();
         print_job_header(p);
         let opts = copy_options(&p.args)?;
         let (sources, targets) = registries_of(p);
@@ -89,6 +87,7 @@ pub async fn run(cmd: RunCmd) -> Result<u8, UsageError> {
                     });
                     eprintln!("error: job `{}`: {e}", p.job.name);
                     images.push(failed);
+                    outcomes.push((p.job.notify_on, true));
                     continue;
                 }
             },
@@ -97,12 +96,72 @@ pub async fn run(cmd: RunCmd) -> Result<u8, UsageError> {
             .copy_all(&copy_jobs, &opts, p.args.parallel as usize, |_| {})
             .await;
         images.extend(reports);
+        let failed = images[first..]
+            .iter()
+            .any(|i| i.status == crate::report::Status::Failed);
+        outcomes.push((p.job.notify_on, failed));
     }
     let dry_run = cmd.copy.dry_run;
     let mut run = RunReport::new(started, t0.elapsed(), dry_run, images);
     run.sync = selections;
-    write_outputs(&run, &cmd.copy, &format!("registry-mirror run {file}"))?;
+    let global = config
+        .notify
+        .as_ref()
+        .and_then(|n| n.on)
+        .unwrap_or(cmd.copy.notify.notify_on);
+    let wanted = outcomes
+        .iter()
+        .any(|(on, failed)| match on.unwrap_or(global) {
+            NotifyOn::Always => true,
+            NotifyOn::Failure => *failed,
+            NotifyOn::Never => false,
+        });
+    let names: Vec<&str> = planned.iter().map(|p| p.job.name.as_str()).collect();
+    let notify = NotifyPlan {
+        task: format!("run {file}: {}", names.join(", ")),
+        link: crate::app::run_link(),
+        extra: channels,
+        wanted: Some(wanted),
+        templates: None,
+    };
+    finish(
+        &mut run,
+        &cmd.copy,
+        &format!("registry-mirror run {file}"),
+        notify,
+    )
+    .await?;
     Ok(run.exit_code())
+}
+
+/// The channels of the config's `notify`, read from the variables it names. A variable that is
+/// not set (a fork without the secret) skips its channel with a warning.
+fn config_channels(config: &Config, file: &str) -> Vec<Channel> {
+    let Some(n) = &config.notify else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (kind, hook) in [
+        (Kind::Wecom, &n.wecom),
+        (Kind::Dingtalk, &n.dingtalk),
+        (Kind::Feishu, &n.feishu),
+        (Kind::Slack, &n.slack),
+        (Kind::Webhook, &n.webhook),
+    ] {
+        let Some(h) = hook else { continue };
+        match crate::env::var(&h.webhook_env) {
+            Some(url) => out.push(Channel {
+                kind,
+                url,
+                secret: h.secret_env.as_deref().and_then(crate::env::var),
+            }),
+            None => tracing::warn!(
+                "`{}` is not set (named in `{file}` for {kind:?}); that notification is skipped",
+                h.webhook_env
+            ),
+        }
+    }
+    out
 }
 
 fn chosen_jobs<'a>(config: &'a Config, names: &[String]) -> Result<Vec<&'a Job>, UsageError> {

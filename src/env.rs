@@ -59,3 +59,20 @@ pub const GITHUB_SERVER_URL: &str = "GITHUB_SERVER_URL";
 pub const GITHUB_RUN_ID: &str = "GITHUB_RUN_ID";
 /// Language of comments and messages, `en` or `zh` (`--lang`).
 pub const REPORT_LANG: &str = "REPORT_LANG";
+
+/// WeCom group robot webhook (`--wecom-webhook`); never printed.
+pub const WECOM_WEBHOOK_URL: &str = "WECOM_WEBHOOK_URL";
+/// DingTalk robot webhook (`--dingtalk-webhook`); never printed.
+pub const DINGTALK_WEBHOOK_URL: &str = "DINGTALK_WEBHOOK_URL";
+/// DingTalk signing secret (`--dingtalk-secret`); never printed.
+pub const DINGTALK_SECRET: &str = "DINGTALK_SECRET";
+/// Feishu/Lark bot webhook (`--feishu-webhook`); never printed.
+pub const FEISHU_WEBHOOK_URL: &str = "FEISHU_WEBHOOK_URL";
+/// Feishu/Lark signing secret (`--feishu-secret`); never printed.
+pub const FEISHU_SECRET: &str = "FEISHU_SECRET";
+/// Slack incoming webhook (`--slack-webhook`); never printed.
+pub const SLACK_WEBHOOK_URL: &str = "SLACK_WEBHOOK_URL";
+/// A generic JSON webhook (`--webhook`); never printed.
+pub const NOTIFY_WEBHOOK_URL: &str = "NOTIFY_WEBHOOK_URL";
+/// `always`, `failure` or `never` (`--notify-on`).
+pub const NOTIFY_ON: &str = "NOTIFY_ON";

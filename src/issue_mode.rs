@@ -5,7 +5,7 @@
 //!
 //! Under `--dry-run` nothing is written to GitHub: the comments are printed instead.
 
-use crate::app::{copy_options, engine, write_outputs, UsageError};
+use crate::app::{copy_options, engine, finish, NotifyPlan, UsageError};
 use crate::cli::IssueCmd;
 use crate::github::GitHub;
 use crate::github_event::{self, Decision, Issue, Policy};
@@ -74,12 +74,13 @@ pub async fn issue(cmd: IssueCmd) -> Result<u8, UsageError> {
             "run it from a workflow triggered by `issues`, `issue_comment` or `workflow_dispatch`",
         )
     })?;
-    let templates = Templates::load(cmd.lang.trim(), cmd.templates.as_deref()).map_err(|e| {
-        UsageError::new(e.to_string()).hint(format!(
-            "languages: {}; templates are `DIR/<lang>/<name>.md`",
-            templates::LANGS.join(", ")
-        ))
-    })?;
+    let templates = Templates::load(cmd.copy.notify.lang.trim(), cmd.templates.as_deref())
+        .map_err(|e| {
+            UsageError::new(e.to_string()).hint(format!(
+                "languages: {}; templates are `DIR/<lang>/<name>.md`",
+                templates::LANGS.join(", ")
+            ))
+        })?;
     let policy = Policy::new(&cmd.label, &cmd.allowed_associations);
     let flow = Flow {
         links: Links::from_env(),
@@ -235,7 +236,7 @@ impl Flow {
         let reports = engine
             .copy_all(&batch, &opts, copy_args.parallel as usize, |_| {})
             .await;
-        let run = RunReport::new(started, t0.elapsed(), opts.dry_run, reports);
+        let mut run = RunReport::new(started, t0.elapsed(), opts.dry_run, reports);
         let title = match &req.issue {
             Some(i) => format!(
                 "registry-mirror: issue #{} {}",
@@ -244,7 +245,22 @@ impl Flow {
             ),
             None => "registry-mirror: workflow_dispatch".to_string(),
         };
-        write_outputs(&run, &copy_args, &title)?;
+        let notify = NotifyPlan {
+            task: match &req.issue {
+                Some(i) => format!("#{} {}", i.number, one_line(&i.title)),
+                None => "mirror (workflow_dispatch)".to_string(),
+            },
+            link: req
+                .issue
+                .as_ref()
+                .map(|i| i.html_url.clone())
+                .filter(|u| !u.is_empty())
+                .or_else(|| Some(self.links.run_url.clone())),
+            extra: Vec::new(),
+            wanted: None,
+            templates: cmd.templates.as_deref(),
+        };
+        finish(&mut run, &copy_args, &title, notify).await?;
 
         // The report, labels, close.
         if let Some((n, comment_id)) = plan_comment {

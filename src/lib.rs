@@ -16,6 +16,7 @@ pub mod image_list;
 pub mod issue_form;
 pub mod issue_mode;
 pub mod list_jobs;
+pub mod notify;
 pub mod progress;
 pub mod reference;
 pub mod registry;

@@ -15,8 +15,10 @@ pub const PLAN: &str = "plan";
 pub const REPORT: &str = "report";
 pub const INVALID: &str = "invalid";
 pub const NOT_ALLOWED: &str = "not_allowed";
+pub const NOTIFY: &str = "notify";
+pub const NOTIFY_SLACK: &str = "notify_slack";
 
-const NAMES: [&str; 4] = [PLAN, REPORT, INVALID, NOT_ALLOWED];
+const NAMES: [&str; 6] = [PLAN, REPORT, INVALID, NOT_ALLOWED, NOTIFY, NOTIFY_SLACK];
 
 const EMBEDDED: &[(&str, &str, &str)] = &[
     ("en", PLAN, include_str!("../templates/en/plan.md")),
@@ -27,6 +29,12 @@ const EMBEDDED: &[(&str, &str, &str)] = &[
         NOT_ALLOWED,
         include_str!("../templates/en/not_allowed.md"),
     ),
+    ("en", NOTIFY, include_str!("../templates/en/notify.md")),
+    (
+        "en",
+        NOTIFY_SLACK,
+        include_str!("../templates/en/notify_slack.md"),
+    ),
     ("zh", PLAN, include_str!("../templates/zh/plan.md")),
     ("zh", REPORT, include_str!("../templates/zh/report.md")),
     ("zh", INVALID, include_str!("../templates/zh/invalid.md")),
@@ -34,6 +42,12 @@ const EMBEDDED: &[(&str, &str, &str)] = &[
         "zh",
         NOT_ALLOWED,
         include_str!("../templates/zh/not_allowed.md"),
+    ),
+    ("zh", NOTIFY, include_str!("../templates/zh/notify.md")),
+    (
+        "zh",
+        NOTIFY_SLACK,
+        include_str!("../templates/zh/notify_slack.md"),
     ),
 ];
 
@@ -85,6 +99,8 @@ impl Templates {
         env.add_filter("code", |s: String| code(&s));
         env.add_filter("msg", |s: String| message(&s));
         env.add_filter("fence", |s: String| fence(&s));
+        env.add_filter("plain", |s: String| plain(&s));
+        env.add_filter("slack", |s: String| slack(&s));
         let mut origins = Vec::new();
         for name in NAMES {
             let overriding = dir.map(|d| d.join(lang).join(format!("{name}.md")));
@@ -206,6 +222,25 @@ pub fn message(s: &str) -> String {
         .enumerate()
         .map(|(i, p)| if i % 2 == 1 { code(p) } else { text(p) })
         .collect()
+}
+
+/// Text for chat robots' Markdown (WeCom, DingTalk, Feishu), which knows no escapes: one line,
+/// no backticks, no HTML, no mentions.
+pub fn plain(s: &str) -> String {
+    one_line(s)
+        .replace('`', "'")
+        .replace('<', "‹")
+        .replace('>', "›")
+        .replace('@', "@\u{2060}")
+}
+
+/// Text for Slack's mrkdwn: `&`, `<` and `>` are the characters Slack asks to escape.
+pub fn slack(s: &str) -> String {
+    one_line(s)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('`', "'")
 }
 
 /// A fenced code block holding any text (control characters dropped, lines kept).

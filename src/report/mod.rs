@@ -98,6 +98,9 @@ pub struct RunReport {
     /// Syncs: per source repository, the tags kept and dropped by the filters.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sync: Vec<RepoSelection>,
+    /// How each notification channel fared.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<crate::notify::Delivery>,
 }
 
 /// What the tag filters made of one source repository.
@@ -148,6 +151,7 @@ impl RunReport {
             summary,
             images,
             sync: Vec::new(),
+            notifications: Vec::new(),
         }
     }
 
