@@ -9,6 +9,7 @@ mod copy_vs_skopeo;
 mod github_actions;
 mod issue_flow;
 mod mirror;
+mod notify;
 mod run_config;
 mod support;
 mod support_smoke;

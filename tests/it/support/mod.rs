@@ -20,6 +20,7 @@ mod client;
 mod github;
 mod image;
 mod proxy;
+mod receiver;
 mod registry;
 mod tls;
 mod token;
@@ -39,6 +40,7 @@ pub use image::{
     OCI_EMPTY_DIGEST, OCI_INDEX, OCI_LAYER, OCI_LAYER_ZSTD, OCI_MANIFEST,
 };
 pub use proxy::{Proxy, Refusal, Rule, Seen};
+pub use receiver::{Received, Receiver, Reply};
 pub use registry::{Auth, Registry, TOKEN_ISSUER, TOKEN_SERVICE};
 pub use token::{TokenRequest, REFRESH_TOKEN};
 
