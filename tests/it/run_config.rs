@@ -173,3 +173,58 @@ fn missing_credentials_unknown_jobs_and_config_errors_are_usage_errors() {
     assert!(o.stderr.contains("line 2: "), "{}", o.stderr);
     assert!(dst.client().catalog().is_empty());
 }
+
+#[test]
+fn the_config_notify_section_and_per_job_notify_on_decide_the_message() {
+    use crate::support::{Receiver, Reply};
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    seed(&src, "library/web", &["1.0"], 4);
+    let r = Receiver::start(&[(
+        "/wecom",
+        Reply::Json(200, serde_json::json!({"errcode": 0, "errmsg": "ok"})),
+    )]);
+    let config = |notify_on_ok: &str, notify_on_bad: &str| {
+        format!(
+            r#"version: 1
+defaults:
+  target: {{registry: "{dst}", namespace: mirrors}}
+jobs:
+  - name: good
+    images: "{src}/library/web:1.0"
+    notify_on: {notify_on_ok}
+  - name: bad
+    images: "{src}/library/missing:1.0"
+    notify_on: {notify_on_bad}
+notify:
+  on: always
+  wecom: {{webhook_env: TEAM_WECOM}}
+"#,
+            src = src.host(),
+            dst = dst.host()
+        )
+    };
+    let env = [("TEAM_WECOM", r.url("/wecom?key=k"))];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    // Neither job asks for a message: none is sent.
+    let o = run(&config("never", "never"), &[], &env);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(r.got().is_empty());
+    assert!(o.report.get("notifications").is_none());
+    // The failing job asks on failure: one message for the run.
+    let o = run(&config("never", "failure"), &[], &env);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert_eq!(r.at("/wecom").len(), 1);
+    let content = r.at("/wecom")[0].body["markdown"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(content.contains("**registry-mirror: run "), "{content}");
+    assert!(content.contains(": good, bad**"), "{content}");
+    assert_eq!(o.report["notifications"][0]["ok"], true);
+    // The variable is not set (a fork without the secret): skipped with a warning.
+    let o = run(&config("always", "always"), &[], &[]);
+    assert!(o.stderr.contains("`TEAM_WECOM` is not set"), "{}", o.stderr);
+    assert_eq!(r.at("/wecom").len(), 1);
+}
