@@ -40,7 +40,9 @@ pub fn parse(body: &str) -> IssueForm {
             }
         })
     };
-    let images = section("images");
+    // A textarea with `render: text` arrives inside a code fence; without the fence lines,
+    // line numbers in errors are the lines the user typed.
+    let images = section("images").map(|t| unfenced(&t));
     let platforms = section("platforms");
     let options = section("options");
     if images.is_none() && platforms.is_none() && options.is_none() {
@@ -60,6 +62,22 @@ pub fn parse(body: &str) -> IssueForm {
         platforms: platforms.filter(|p| !p.trim().is_empty()),
         all_platforms,
         from_form: true,
+    }
+}
+
+/// The text inside one surrounding code fence (```` ``` ```` or `~~~`, with an info string),
+/// or the text as it is.
+fn unfenced(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let fence = |l: &str| {
+        let t = l.trim_start();
+        t.starts_with("```") || t.starts_with("~~~")
+    };
+    match (lines.first(), lines.last()) {
+        (Some(first), Some(last)) if lines.len() >= 2 && fence(first) && fence(last) => {
+            lines[1..lines.len() - 1].join("\n")
+        }
+        _ => text.to_string(),
     }
 }
 
@@ -84,6 +102,12 @@ mod tests {
         assert_eq!(f.images, "nginx:1.27");
         assert_eq!(f.platforms, None);
         assert!(!f.all_platforms);
+    }
+
+    #[test]
+    fn a_rendered_text_area_loses_its_fence_so_lines_count_from_the_first_image() {
+        let f = parse("### Images\n\n```text\nnginx:1.27\nalpine:3.20\n```\n\n### Platforms\n\n_No response_\n");
+        assert_eq!(f.images, "nginx:1.27\nalpine:3.20");
     }
 
     #[test]

@@ -55,10 +55,11 @@ fn run_issue(api: &str, dst: &Registry, name: &str, event: &Value, args: &[&str]
     outcome
 }
 
-/// The body GitHub renders from the `mirror-request` form.
+/// The body GitHub renders from the `mirror-request` form (the images textarea has
+/// `render: text`, so it arrives in a code fence).
 fn form_body(images: &str, platforms: &str, all: bool) -> String {
     format!(
-        "### Images\n\n{images}\n\n### Platforms\n\n{}\n\n### Options\n\n- [{}] Sync all architectures",
+        "### Images\n\n```text\n{images}\n```\n\n### Platforms\n\n{}\n\n### Options\n\n- [{}] Sync all architectures",
         if platforms.is_empty() { "_No response_" } else { platforms },
         if all { "X" } else { " " }
     )
