@@ -75,6 +75,8 @@ async fn run(cli: Cli) -> Result<u8, UsageError> {
         Command::Mirror(cmd) => mirror(cmd).await,
         Command::Issue(cmd) => crate::issue_mode::issue(cmd).await,
         Command::Validate(cmd) => validate(cmd),
+        Command::Plan(cmd) => plan(cmd),
+        Command::Report(crate::cli::ReportCmd::Merge(cmd)) => merge_reports(cmd),
     }
 }
 
@@ -86,6 +88,12 @@ async fn copy(cmd: CopyCmd) -> Result<u8, UsageError> {
     if target.tag().is_none() && target.digest().is_none() {
         // `copy nginx:1.27 registry.example.com/ns/nginx` keeps the source's tag.
         target = target.with_tag(source.tag().unwrap_or("latest"));
+    }
+    if cmd.copy.shard.is_some() {
+        return Err(
+            UsageError::new("`--shard` splits lists; `copy` copies one image")
+                .hint("use `mirror --shard I/N` with the list"),
+        );
     }
     let opts = copy_options(&cmd.copy)?;
     let engine = engine(&cmd.copy, &[source.registry()], &[target.registry()])?;
@@ -161,7 +169,11 @@ async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {
     let sources: Vec<&str> = jobs.iter().map(|j| j.job.source.registry()).collect();
     let targets: Vec<&str> = jobs.iter().map(|j| j.job.target.registry()).collect();
     let engine = engine(&cmd.copy, &sources, &targets)?;
-    let jobs: Vec<crate::copy::batch::Job> = jobs.into_iter().map(|j| j.job).collect();
+    let mut jobs: Vec<crate::copy::batch::Job> = jobs.into_iter().map(|j| j.job).collect();
+    if let Some(shard) = cmd.copy.shard {
+        jobs = shard.take(jobs, 0);
+        tracing::info!("shard {shard}: {} images", jobs.len());
+    }
     let visible = !cmd.copy.dry_run && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let progress =
         crate::progress::Progress::start(jobs.len() as u64, engine.bytes_moved.clone(), visible);
@@ -237,6 +249,10 @@ async fn sync(cmd: crate::cli::SyncCmd) -> Result<u8, UsageError> {
         }
     };
     print_selections(&selections);
+    let jobs = match cmd.copy.shard {
+        Some(shard) => shard.take(jobs, 0),
+        None => jobs,
+    };
     let reports = engine
         .copy_all(&jobs, &opts, cmd.copy.parallel as usize, |_| {})
         .await;
@@ -266,6 +282,104 @@ pub fn print_selections(selections: &[crate::report::RepoSelection]) {
             let _ = writeln!(out, "  drop  {}: {}", d.tag, d.reason);
         }
     }
+}
+
+/// `plan --shards N`: the matrix, on stdout and (under Actions) in the step output `matrix`.
+fn plan(cmd: crate::cli::PlanCmd) -> Result<u8, UsageError> {
+    let images = if let Some(path) = &cmd.config {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UsageError::new(format!("cannot read the config `{file}`: {e}")))?;
+        let config =
+            crate::config::parse(&file, &text).map_err(|e| UsageError::new(e.to_string()))?;
+        let mut total = Some(0usize);
+        for job in config
+            .jobs
+            .iter()
+            .filter(|j| cmd.job.is_empty() || cmd.job.contains(&j.name))
+        {
+            match &job.images {
+                Some(list) => {
+                    let n = crate::image_list::parse(&list.lines().join("\n"), 10_000)
+                        .map_err(|e| {
+                            UsageError::new(format!(
+                                "{file}: job `{}`: {}",
+                                job.name,
+                                e.to_string().trim_end()
+                            ))
+                        })?
+                        .entries
+                        .len();
+                    total = total.map(|t| t + n);
+                }
+                // A sync job's tag count is only known after listing: every shard runs.
+                None => total = None,
+            }
+        }
+        total
+    } else if cmd.list.file.is_some() || !cmd.list.images.is_empty() {
+        let text = read_list(&cmd.list, None)?;
+        let list = crate::image_list::parse(&text, cmd.list.max_images)
+            .map_err(|e| UsageError::new(e.to_string().trim_end().to_string()))?;
+        Some(list.entries.len())
+    } else {
+        None
+    };
+    let matrix = crate::shard::matrix(cmd.shards as usize, images);
+    println!("{matrix}");
+    if crate::report::github::enabled() {
+        if let Some(path) = crate::env::var(crate::env::GITHUB_OUTPUT) {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| writeln!(f, "matrix={matrix}"))
+                .map_err(|e| UsageError::new(format!("cannot append to `GITHUB_OUTPUT`: {e}")))?;
+        }
+    }
+    Ok(0)
+}
+
+/// `report merge FILE...`: one report from the shards' reports.
+fn merge_reports(cmd: crate::cli::MergeCmd) -> Result<u8, UsageError> {
+    let mut reports = Vec::new();
+    for path in &cmd.files {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            UsageError::new(format!("cannot read the report `{}`: {e}", path.display()))
+        })?;
+        let r: RunReport = serde_json::from_str(&text).map_err(|e| {
+            UsageError::new(format!(
+                "`{}` is not a registry-mirror JSON report: {e}",
+                path.display()
+            ))
+            .hint("merge the files written by `--report-json`")
+        })?;
+        if r.version != 1 {
+            return Err(UsageError::new(format!(
+                "`{}` is a version {} report; this registry-mirror reads version 1",
+                path.display(),
+                r.version
+            )));
+        }
+        reports.push(r);
+    }
+    let run = crate::report::merge(reports);
+    println!(
+        "{} images: {} copied, {} up to date, {} failed, {} moved ({} reports merged)",
+        run.summary.total,
+        run.summary.copied,
+        run.summary.skipped,
+        run.summary.failed,
+        human_bytes(run.summary.bytes),
+        cmd.files.len()
+    );
+    write_report(
+        &run,
+        cmd.report_json.as_deref(),
+        cmd.summary.as_deref(),
+        "registry-mirror (merged shards)",
+    )?;
+    Ok(run.exit_code())
 }
 
 fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
@@ -572,6 +686,21 @@ pub async fn finish(
 
 /// Print the result lines, write `--report-json` and append `--summary`.
 pub fn write_outputs(run: &RunReport, args: &CopyArgs, title: &str) -> Result<(), UsageError> {
+    write_report(
+        run,
+        args.report_json.as_deref(),
+        args.summary.as_deref(),
+        title,
+    )
+}
+
+/// [`write_outputs`] with the two paths given directly.
+pub fn write_report(
+    run: &RunReport,
+    report_json: Option<&std::path::Path>,
+    summary: Option<&std::path::Path>,
+    title: &str,
+) -> Result<(), UsageError> {
     let actions = crate::report::github::enabled();
     let mut out = std::io::stdout().lock();
     for img in &run.images {
@@ -613,7 +742,7 @@ pub fn write_outputs(run: &RunReport, args: &CopyArgs, title: &str) -> Result<()
         let _ = writeln!(out, "{line}");
     }
     // Under GitHub Actions the report always lands in a file, for the `report` output.
-    let report_path = args.report_json.clone().or_else(|| {
+    let report_path = report_json.map(std::path::Path::to_path_buf).or_else(|| {
         actions.then(|| {
             std::path::PathBuf::from(
                 crate::env::var(crate::env::RUNNER_TEMP).unwrap_or_else(|| ".".into()),
@@ -636,7 +765,7 @@ pub fn write_outputs(run: &RunReport, args: &CopyArgs, title: &str) -> Result<()
             ))
         })?;
     }
-    if let Some(path) = &args.summary {
+    if let Some(path) = summary {
         let md = markdown::render(run, title);
         std::fs::OpenOptions::new()
             .create(true)

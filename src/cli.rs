@@ -53,6 +53,57 @@ pub enum Command {
     /// Parse and validate a list offline; print the normalized plan
     #[command(after_help = VALIDATE_EXAMPLES)]
     Validate(ValidateCmd),
+    /// Print a GitHub Actions matrix that splits a run into N shares (`--shard I/N`)
+    #[command(after_help = PLAN_EXAMPLES)]
+    Plan(PlanCmd),
+    /// Work with JSON reports
+    #[command(subcommand)]
+    Report(ReportCmd),
+}
+
+/// `plan --shards N` with the inputs of `mirror` (a list) or `run` (a config).
+#[derive(Debug, Args)]
+pub struct PlanCmd {
+    /// Number of shares
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub shards: u32,
+    #[command(flatten)]
+    pub list: ListInput,
+    /// Count the `images` jobs of this config instead of a list
+    #[arg(long, value_name = "FILE", conflicts_with = "file")]
+    pub config: Option<PathBuf>,
+    /// With `--config`: only these jobs
+    #[arg(long, value_name = "NAME")]
+    pub job: Vec<String>,
+}
+
+const PLAN_EXAMPLES: &str = "\
+Prints {\"include\": [{\"shard\": \"1/4\", \"images\": 25}, ...]} (shards without images are left out)
+and, under GitHub Actions, writes it to the step output `matrix`.
+
+Examples:
+  registry-mirror plan --shards 4 -f images.txt
+  registry-mirror plan --shards 3 --config mirror.yaml
+  # then, in each matrix job:
+  registry-mirror mirror -f images.txt --shard \"$SHARD\"";
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCmd {
+    /// Merge the JSON reports of several shards into one (JSON and Markdown)
+    Merge(MergeCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeCmd {
+    /// JSON reports written by `--report-json`
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Write the merged JSON report here
+    #[arg(long, value_name = "FILE")]
+    pub report_json: Option<PathBuf>,
+    /// Append the merged Markdown report to this file
+    #[arg(long, value_name = "FILE", env = crate::env::GITHUB_STEP_SUMMARY)]
+    pub summary: Option<PathBuf>,
 }
 
 /// `sync SRC_REPO DST_REPO`.
@@ -305,6 +356,9 @@ pub struct CopyArgs {
     /// Append the Markdown report to this file
     #[arg(long, value_name = "FILE", env = crate::env::GITHUB_STEP_SUMMARY)]
     pub summary: Option<PathBuf>,
+    /// Run one share of the images (`I/N`, from `plan --shards N`)
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::shard::Shard>,
     #[command(flatten)]
     pub notify: NotifyArgs,
 }

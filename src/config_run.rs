@@ -61,6 +61,7 @@ pub async fn run(cmd: RunCmd) -> Result<u8, UsageError> {
     let mut selections: Vec<RepoSelection> = Vec::new();
     // Per job: (its `notify_on`, whether it had a failure).
     let mut outcomes = Vec::new();
+    let mut position = 0;
     for p in &planned {
         let first = images.len();
         print_job_header(p);
@@ -91,6 +92,16 @@ pub async fn run(cmd: RunCmd) -> Result<u8, UsageError> {
                     continue;
                 }
             },
+        };
+        // Shards count images across the whole run, jobs in order.
+        let copy_jobs = match cmd.copy.shard {
+            Some(shard) => {
+                let n = copy_jobs.len();
+                let mine = shard.take(copy_jobs, position);
+                position += n;
+                mine
+            }
+            None => copy_jobs,
         };
         let reports = engine
             .copy_all(&copy_jobs, &opts, p.args.parallel as usize, |_| {})

@@ -81,6 +81,12 @@ pub async fn issue(cmd: IssueCmd) -> Result<u8, UsageError> {
                 templates::LANGS.join(", ")
             ))
         })?;
+    if cmd.copy.shard.is_some() {
+        return Err(
+            UsageError::new("`--shard` is not for `issue`: one run answers one issue")
+                .hint("split long lists with `mirror --shard I/N` in a matrix instead"),
+        );
+    }
     let policy = Policy::new(&cmd.label, &cmd.allowed_associations);
     let flow = Flow {
         links: Links::from_env(),

@@ -22,6 +22,7 @@ pub mod reference;
 pub mod registry;
 pub mod repo_sync;
 pub mod report;
+pub mod shard;
 pub mod tag_filter;
 pub mod target_naming;
 pub mod templates;

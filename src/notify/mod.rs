@@ -28,7 +28,7 @@ pub const SLACK_LIMIT: usize = 3_500;
 /// Characters of an error kept as a failed image's reason.
 const REASON_CHARS: usize = 160;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Wecom,
@@ -54,7 +54,7 @@ impl std::fmt::Debug for Channel {
 }
 
 /// How one channel fared (the report's `notifications`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Delivery {
     pub channel: Kind,
     pub ok: bool,

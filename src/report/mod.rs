@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::time::{Duration, SystemTime};
 
 /// The outcome of one image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Something was written to the target.
@@ -21,7 +21,7 @@ pub enum Status {
 }
 
 /// Blob counters of one image.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct BlobCounts {
     pub copied: u64,
     pub skipped: u64,
@@ -29,7 +29,7 @@ pub struct BlobCounts {
 }
 
 /// One image of a run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ImageReport {
     pub source: String,
     pub target: String,
@@ -48,7 +48,7 @@ pub struct ImageReport {
     /// Dry run: `copy`, `up to date` or `would overwrite`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
 
@@ -74,7 +74,7 @@ impl ImageReport {
 }
 
 /// Totals over every image.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Summary {
     pub total: u64,
     pub copied: u64,
@@ -87,7 +87,7 @@ pub struct Summary {
 }
 
 /// A whole run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunReport {
     pub version: u32,
     pub started_at: String,
@@ -96,15 +96,15 @@ pub struct RunReport {
     pub summary: Summary,
     pub images: Vec<ImageReport>,
     /// Syncs: per source repository, the tags kept and dropped by the filters.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sync: Vec<RepoSelection>,
     /// How each notification channel fared.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notifications: Vec<crate::notify::Delivery>,
 }
 
 /// What the tag filters made of one source repository.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RepoSelection {
     pub source: String,
     pub target: String,
@@ -114,7 +114,7 @@ pub struct RepoSelection {
     pub dropped: Vec<DroppedTag>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct DroppedTag {
     pub tag: String,
     pub reason: String,
@@ -163,6 +163,40 @@ impl RunReport {
     pub fn exit_code(&self) -> u8 {
         u8::from(self.summary.failed > 0)
     }
+}
+
+/// One report from several (the shards of a run): images, tag selections and notifications in
+/// order, the earliest start, the longest duration, totals recomputed.
+pub fn merge(reports: Vec<RunReport>) -> RunReport {
+    let started_at = reports
+        .iter()
+        .map(|r| r.started_at.clone())
+        .min()
+        .unwrap_or_default();
+    let duration_ms = reports.iter().map(|r| r.duration_ms).max().unwrap_or(0);
+    let dry_run = reports.iter().any(|r| r.dry_run);
+    let mut images = Vec::new();
+    let mut sync = Vec::new();
+    let mut notifications = Vec::new();
+    for r in reports {
+        images.extend(r.images);
+        for s in r.sync {
+            if !sync.contains(&s) {
+                sync.push(s);
+            }
+        }
+        notifications.extend(r.notifications);
+    }
+    let mut run = RunReport::new(
+        std::time::SystemTime::now(),
+        Duration::from_millis(duration_ms),
+        dry_run,
+        images,
+    );
+    run.started_at = started_at;
+    run.sync = sync;
+    run.notifications = notifications;
+    run
 }
 
 /// `1.5 GiB`, `320 KiB`, `12 B`.

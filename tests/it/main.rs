@@ -11,6 +11,7 @@ mod issue_flow;
 mod mirror;
 mod notify;
 mod run_config;
+mod shards;
 mod support;
 mod support_smoke;
 mod sync;
