@@ -641,10 +641,25 @@ impl RegistryClient {
         let policy = self.transport.retry();
         let mut attempt = 0;
         loop {
+            // Another task may have been told by this host to slow down: wait with it.
+            let wait = self.transport.wait_for(&self.host);
+            if !wait.is_zero() {
+                debug!(host = %self.host, wait_ms = wait.as_millis() as u64, "waiting out the host's backoff");
+                tokio::time::sleep(wait).await;
+            }
             let result = self.send_once(&mut req).await;
             let retry_after = match &result {
                 Ok(resp) if is_retryable_status(resp.status().as_u16()) => {
-                    retry_after(resp.headers())
+                    let ra = retry_after(resp.headers());
+                    let status = resp.status().as_u16();
+                    if status == 429 || (status == 503 && ra.is_some()) {
+                        // Throttling is about the host, not this request: everyone backs off.
+                        let policy = self.transport.retry();
+                        let delay = ra.unwrap_or_else(|| policy.delay(attempt + 1, None));
+                        self.transport
+                            .back_off(&self.host, delay.min(policy.max_retry_after));
+                    }
+                    ra
                 }
                 Err(e) if e.is_temporary() => None,
                 _ => return result,

@@ -30,6 +30,9 @@ pub struct Transport {
     secure: reqwest::Client,
     insecure: reqwest::Client,
     opts: TransportOptions,
+    /// Per host: no request before this instant (a 429 or 503 with `Retry-After` slows every
+    /// task talking to that host, not only the one that got it).
+    not_before: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 impl Transport {
@@ -69,7 +72,32 @@ impl Transport {
             secure,
             insecure,
             opts,
+            not_before: Default::default(),
         })
+    }
+
+    /// Ask every request to `host` to wait `delay` from now (the longest ask wins).
+    pub fn back_off(&self, host: &str, delay: std::time::Duration) {
+        let until = std::time::Instant::now() + delay;
+        let mut map = self
+            .not_before
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = map.entry(host.to_string()).or_insert(until);
+        if *entry < until {
+            *entry = until;
+        }
+    }
+
+    /// How long a request to `host` must still wait.
+    pub fn wait_for(&self, host: &str) -> std::time::Duration {
+        let map = self
+            .not_before
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(host)
+            .map(|t| t.saturating_duration_since(std::time::Instant::now()))
+            .unwrap_or_default()
     }
 
     /// The `HOST[:PORT]` to contact for `registry` whose API host is `api_host`.
@@ -136,6 +164,21 @@ fn strip_port(host: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_backoff_holds_every_request_to_that_host_only() {
+        let t = Transport::new(TransportOptions::default()).expect("transport");
+        assert!(t.wait_for("registry-1.docker.io").is_zero());
+        t.back_off("registry-1.docker.io", std::time::Duration::from_secs(30));
+        t.back_off("registry-1.docker.io", std::time::Duration::from_secs(5));
+        let w = t.wait_for("registry-1.docker.io");
+        // The longest ask wins; a shorter one does not shorten it.
+        assert!(
+            w > std::time::Duration::from_secs(25) && w <= std::time::Duration::from_secs(30),
+            "{w:?}"
+        );
+        assert!(t.wait_for("ghcr.io").is_zero());
+    }
 
     #[test]
     fn insecure_matching_and_endpoints() {
