@@ -359,3 +359,24 @@ fn notify_on_failure_and_dry_runs_send_nothing() {
     assert_eq!(o.code, 1);
     assert_eq!(r.at("/wecom").len(), 1);
 }
+
+#[test]
+fn help_never_prints_webhook_urls_or_secrets_from_the_environment() {
+    for cmd in ["copy", "mirror", "sync", "run", "issue"] {
+        let mut cli = bin();
+        cli.args([cmd, "--help"])
+            .env(
+                "WECOM_WEBHOOK_URL",
+                format!("https://qyapi.example/send?key={TOKEN}"),
+            )
+            .env("DINGTALK_SECRET", DING_SECRET)
+            .env("FEISHU_SECRET", FEISHU_SECRET);
+        let out = cli.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{cmd}");
+        assert!(text.contains("--wecom-webhook"), "{cmd}: {text}");
+        for secret in [TOKEN, DING_SECRET, FEISHU_SECRET] {
+            assert!(!text.contains(secret), "{cmd} --help shows {secret}");
+        }
+    }
+}
