@@ -81,14 +81,38 @@ async fn run(cli: Cli) -> Result<u8, UsageError> {
 }
 
 async fn copy(cmd: CopyCmd) -> Result<u8, UsageError> {
+    use crate::copy::image::{Destination as To, Origin as From};
     let started = SystemTime::now();
     let t0 = Instant::now();
-    let source = parse_reference(&cmd.source, "SRC")?;
-    let mut target = parse_reference(&cmd.destination, "DST")?;
-    if target.tag().is_none() && target.digest().is_none() {
-        // `copy nginx:1.27 registry.example.com/ns/nginx` keeps the source's tag.
-        target = target.with_tag(source.tag().unwrap_or("latest"));
-    }
+    let source = match crate::layout::LayoutRef::parse(&cmd.source) {
+        Some(l) => From::Layout(l.map_err(|e| UsageError::new(format!("SRC: {e}")))?),
+        None => From::Registry(parse_reference(&cmd.source, "SRC")?),
+    };
+    // A target without a tag (or layout name) keeps the source's.
+    let source_tag = match &source {
+        From::Registry(r) => r.tag().unwrap_or("latest").to_string(),
+        From::Layout(l) => l
+            .name
+            .as_deref()
+            .map(|n| n.rsplit(':').next().unwrap_or(n).to_string())
+            .unwrap_or_else(|| "latest".into()),
+    };
+    let target = match crate::layout::LayoutRef::parse(&cmd.destination) {
+        Some(l) => {
+            let mut l = l.map_err(|e| UsageError::new(format!("DST: {e}")))?;
+            if l.name.is_none() {
+                l.name = Some(source_tag.clone());
+            }
+            To::Layout(l)
+        }
+        None => {
+            let mut t = parse_reference(&cmd.destination, "DST")?;
+            if t.tag().is_none() && t.digest().is_none() {
+                t = t.with_tag(&source_tag);
+            }
+            To::Registry(t)
+        }
+    };
     if cmd.copy.shard.is_some() {
         return Err(
             UsageError::new("`--shard` splits lists; `copy` copies one image")
@@ -96,8 +120,16 @@ async fn copy(cmd: CopyCmd) -> Result<u8, UsageError> {
         );
     }
     let opts = copy_options(&cmd.copy)?;
-    let engine = engine(&cmd.copy, &[source.registry()], &[target.registry()])?;
-    let report = engine.copy(&source, &target, &opts).await;
+    let sources: Vec<&str> = match &source {
+        From::Registry(r) => vec![r.registry()],
+        From::Layout(_) => Vec::new(),
+    };
+    let targets: Vec<&str> = match &target {
+        To::Registry(r) => vec![r.registry()],
+        To::Layout(_) => Vec::new(),
+    };
+    let engine = engine(&cmd.copy, &sources, &targets)?;
+    let report = engine.copy_from(&source, &target, &opts).await;
     let mut run = RunReport::new(started, t0.elapsed(), opts.dry_run, vec![report]);
     let plan = NotifyPlan::task(format!("copy {source}"));
     finish(&mut run, &cmd.copy, "registry-mirror copy", plan).await?;

@@ -15,6 +15,7 @@ pub mod github_event;
 pub mod image_list;
 pub mod issue_form;
 pub mod issue_mode;
+pub mod layout;
 pub mod list_jobs;
 pub mod notify;
 pub mod progress;

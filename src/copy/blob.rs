@@ -69,7 +69,7 @@ impl Ledger {
         v
     }
 
-    fn slot(&self, host: &str, digest: &Digest) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn slot(&self, host: &str, digest: &Digest) -> Arc<tokio::sync::Mutex<()>> {
         lock(&self.inflight)
             .entry((host.to_string(), digest.clone()))
             .or_default()
@@ -83,8 +83,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Everything a blob transfer needs besides the blob.
 pub struct BlobJob<'a> {
-    pub src: &'a RegistryClient,
-    pub src_repo: &'a str,
+    pub src: &'a super::source::Source,
     pub dst: &'a RegistryClient,
     pub dst_repo: &'a str,
     pub ledger: &'a Ledger,
@@ -113,8 +112,10 @@ impl BlobJob<'_> {
             return Ok(BlobOutcome::Skipped);
         }
         let mut candidates = self.ledger.holders(&host, digest, self.dst_repo);
-        if self.src.same_registry(self.dst) && self.src_repo != self.dst_repo {
-            candidates.insert(0, self.src_repo.to_string());
+        if let Some((client, repo)) = self.src.registry() {
+            if client.same_registry(self.dst) && repo != self.dst_repo {
+                candidates.insert(0, repo.to_string());
+            }
         }
         let mut location = None;
         for from in candidates.iter().take(3) {
@@ -183,15 +184,15 @@ impl BlobJob<'_> {
     }
 
     fn what(&self, digest: &Digest) -> String {
-        format!("blob `{}/{}@{digest}`", self.src.registry(), self.src_repo)
+        format!("blob `{}@{digest}`", self.src.describe())
     }
 
     async fn source_stream(
         &self,
         desc: &Descriptor,
     ) -> Result<(Verified, Arc<Mutex<Verdict>>), RegistryError> {
-        let resp = self.src.blob_get(self.src_repo, &desc.digest).await?;
-        if let Some(len) = resp.content_length() {
+        let (len, inner) = self.src.blob_stream(&desc.digest).await?;
+        if let Some(len) = len {
             if len != desc.size {
                 return Err(RegistryError::SizeMismatch {
                     what: self.what(&desc.digest),
@@ -202,7 +203,7 @@ impl BlobJob<'_> {
         }
         let verdict = Arc::new(Mutex::new(Verdict::Pending));
         let stream = Verified {
-            inner: Box::pin(resp.bytes_stream()),
+            inner,
             hasher: Some(desc.digest.verifier()),
             expected: desc.digest.clone(),
             size: desc.size,
@@ -310,11 +311,7 @@ impl BlobJob<'_> {
             Some((digest, bytes)) if digest == &desc.digest => bytes.clone(),
             _ => {
                 self.src
-                    .blob_get_small(
-                        self.src_repo,
-                        &desc.digest,
-                        SMALL_BLOB.max(desc.size) as usize,
-                    )
+                    .blob_small(&desc.digest, SMALL_BLOB.max(desc.size) as usize)
                     .await?
             }
         };
@@ -347,7 +344,7 @@ enum Verdict {
 /// A body stream that hashes and counts what passes through and fails instead of ending when
 /// the size or digest is wrong, so the upload is cut before it can complete.
 struct Verified {
-    inner: Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>,
+    inner: Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>,
     hasher: Option<Hasher>,
     expected: Digest,
     size: u64,
@@ -401,7 +398,7 @@ impl Stream for Verified {
                 Poll::Ready(Some(Ok(chunk)))
             }
             // Verdict stays pending: the source connection broke, a temporary failure.
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(std::io::Error::other(e)))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
             Poll::Ready(None) => {
                 if this.seen != this.size {
                     *lock(&this.verdict) = Verdict::Size(this.seen);
@@ -450,7 +447,7 @@ mod tests {
         let inner = futures::stream::iter(
             chunks
                 .into_iter()
-                .map(|c| Ok::<Bytes, reqwest::Error>(Bytes::from_static(c))),
+                .map(|c| Ok::<Bytes, std::io::Error>(Bytes::from_static(c))),
         );
         let mut s = Verified {
             inner: Box::pin(inner),

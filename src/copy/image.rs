@@ -5,9 +5,11 @@
 
 use crate::copy::blob::{BlobJob, BlobOutcome, SMALL_BLOB};
 use crate::copy::plan::{self, Fallback, PlanError, PushPlan, SourceTree};
+use crate::copy::source::Source;
 use crate::copy::{CopyOptions, Engine, Platforms};
+use crate::layout::{Layout, LayoutRef};
 use crate::reference::Reference;
-use crate::registry::client::{RegistryClient, Role};
+use crate::registry::client::{ManifestHead, RegistryClient, Role};
 use crate::registry::digest::Digest;
 use crate::registry::error::RegistryError;
 use crate::registry::manifest::{Kind, Parsed, RawManifest};
@@ -15,6 +17,7 @@ use crate::registry::platform::Platform;
 use crate::report::{BlobCounts, ImageReport, Status};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 use tracing::{info, warn};
 
@@ -53,6 +56,38 @@ impl CopyError {
     }
 }
 
+/// Where a copy reads from.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    Registry(Reference),
+    Layout(LayoutRef),
+}
+
+/// Where a copy writes to.
+#[derive(Debug, Clone)]
+pub enum Destination {
+    Registry(Reference),
+    Layout(LayoutRef),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Registry(r) => write!(f, "{r}"),
+            Origin::Layout(l) => write!(f, "{l}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Destination::Registry(r) => write!(f, "{r}"),
+            Destination::Layout(l) => write!(f, "{l}"),
+        }
+    }
+}
+
 /// The reference string used in manifest URLs: the digest when present, else the tag.
 fn manifest_ref(r: &Reference) -> String {
     match (r.digest(), r.tag()) {
@@ -70,9 +105,36 @@ impl Engine {
         target: &Reference,
         opts: &CopyOptions,
     ) -> ImageReport {
+        self.copy_from(
+            &Origin::Registry(source.clone()),
+            &Destination::Registry(target.clone()),
+            opts,
+        )
+        .await
+    }
+
+    /// Copy from a registry or an OCI layout to a registry or an OCI layout.
+    pub async fn copy_from(
+        &self,
+        source: &Origin,
+        target: &Destination,
+        opts: &CopyOptions,
+    ) -> ImageReport {
         let start = Instant::now();
         let mut report = ImageReport::new(source.to_string(), target.to_string());
-        if let Err(e) = self.copy_inner(source, target, opts, &mut report).await {
+        let result = match self.open_source(source, &mut report).await {
+            Ok((src, head)) => match target {
+                Destination::Registry(t) => {
+                    self.copy_resolved(&src, &head, t, opts, &mut report).await
+                }
+                Destination::Layout(t) => {
+                    self.export_resolved(&src, &head, t, opts, &mut report)
+                        .await
+                }
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
             report.status = Status::Failed;
             report.error = Some(e.with_hint());
             warn!(source = %source, target = %target, "{}", e);
@@ -81,22 +143,35 @@ impl Engine {
         report
     }
 
-    async fn copy_inner(
+    /// The source, and the manifest the copy starts from (HEAD only, where it can).
+    async fn open_source(
         &self,
-        source: &Reference,
-        target: &Reference,
-        opts: &CopyOptions,
+        origin: &Origin,
         report: &mut ImageReport,
-    ) -> Result<(), CopyError> {
+    ) -> Result<(Source, ManifestHead), CopyError> {
+        let source = match origin {
+            Origin::Registry(r) => r,
+            Origin::Layout(l) => {
+                let layout = Arc::new(Layout::open(&l.path)?);
+                let entry = layout.find(l.name.as_deref())?.ok_or_else(|| {
+                    RegistryError::ManifestUnknown {
+                        reference: l.to_string(),
+                    }
+                })?;
+                report.source_digest = Some(entry.digest.to_string());
+                let head = ManifestHead {
+                    digest: entry.digest,
+                    media_type: entry.media_type,
+                    size: Some(entry.size),
+                };
+                return Ok((Source::Layout(layout), head));
+            }
+        };
         let src = self
             .session
             .client(source.registry(), source.api_host(), Role::Source)
             .await?;
-        let dst = self
-            .session
-            .client(target.registry(), target.api_host(), Role::Target)
-            .await?;
-        let (src_repo, dst_repo) = (source.repository(), target.repository());
+        let src_repo = source.repository();
 
         // 1. HEAD the source (free against Docker Hub's pull limit). A tag pinned by digest
         //    must still point there.
@@ -124,6 +199,28 @@ impl Engine {
                 .ok_or_else(unknown)?,
         };
         report.source_digest = Some(head.digest.to_string());
+        Ok((
+            Source::Registry {
+                client: src,
+                repo: src_repo.to_string(),
+            },
+            head,
+        ))
+    }
+
+    async fn copy_resolved(
+        &self,
+        src: &Source,
+        head: &ManifestHead,
+        target: &Reference,
+        opts: &CopyOptions,
+        report: &mut ImageReport,
+    ) -> Result<(), CopyError> {
+        let dst = self
+            .session
+            .client(target.registry(), target.api_host(), Role::Target)
+            .await?;
+        let dst_repo = target.repository();
 
         // 2. HEAD the target and stop when it already holds the source unchanged.
         let dst_ref = manifest_ref(target);
@@ -135,7 +232,7 @@ impl Engine {
         }
 
         // 3. Fetch the source manifests and plan.
-        let tree = self.fetch_tree(&src, src_repo, &head.digest, opts).await?;
+        let tree = self.fetch_tree(src, &head.digest, opts).await?;
         let mut fallback = Fallback::default();
         let mut plan = plan::build(&tree, &opts.platforms, opts.format, fallback)?;
         if existing
@@ -154,8 +251,7 @@ impl Engine {
 
         // 4. Write: blobs, children by digest, the tagged manifest last; fall back on refusal.
         let job = BlobJob {
-            src: &src,
-            src_repo,
+            src,
             dst: &dst,
             dst_repo,
             ledger: &self.ledger,
@@ -191,11 +287,11 @@ impl Engine {
             }
         }
         report.status = Status::Copied;
-        info!(source = %source, target = %target, digest = %plan.top.digest, bytes = report.bytes, "copied");
+        info!(source = %src.describe(), target = %target, digest = %plan.top.digest, bytes = report.bytes, "copied");
         Ok(())
     }
 
-    fn finish_skipped(
+    pub(super) fn finish_skipped(
         &self,
         report: &mut ImageReport,
         digest: &Digest,
@@ -252,16 +348,13 @@ impl Engine {
 
     /// GET the top manifest by digest (verified) and, for an index, the children the options
     /// select; for a single image, its config's platform.
-    async fn fetch_tree(
+    pub(super) async fn fetch_tree(
         &self,
-        src: &RegistryClient,
-        repo: &str,
+        src: &Source,
         digest: &Digest,
         opts: &CopyOptions,
     ) -> Result<SourceTree, CopyError> {
-        let top = src
-            .manifest_get(repo, digest.as_str(), Some(digest))
-            .await?;
+        let top = src.manifest_get(digest).await?;
         let mut tree = SourceTree {
             top,
             children: HashMap::new(),
@@ -276,7 +369,7 @@ impl Engine {
             Parsed::Index(_) => {
                 let sel = plan::select(&tree.top, &opts.platforms)?;
                 let fetched: Vec<RawManifest> = futures::stream::iter(sel.to_fetch())
-                    .map(|d| async move { src.manifest_get(repo, d.as_str(), Some(&d)).await })
+                    .map(|d| async move { src.manifest_get(&d).await })
                     .buffer_unordered(8)
                     .try_collect()
                     .await?;
@@ -285,7 +378,7 @@ impl Engine {
             Parsed::Image(img) => {
                 if img.artifact_type.is_none() && img.config.size <= SMALL_BLOB {
                     let config = src
-                        .blob_get_small(repo, &img.config.digest, SMALL_BLOB as usize)
+                        .blob_small(&img.config.digest, SMALL_BLOB as usize)
                         .await?;
                     tree.config_platform = serde_json::from_slice::<serde_json::Value>(&config)
                         .ok()
@@ -381,7 +474,7 @@ fn next_fallback(
     None
 }
 
-fn fill(report: &mut ImageReport, plan: &PushPlan) {
+pub(super) fn fill(report: &mut ImageReport, plan: &PushPlan) {
     report.digest = Some(plan.top.digest.to_string());
     report.platforms = plan.platforms.iter().map(Platform::to_string).collect();
     report.converted = plan.converted;

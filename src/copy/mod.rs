@@ -5,8 +5,10 @@
 
 pub mod batch;
 pub mod blob;
+mod export;
 pub mod image;
 pub mod plan;
+pub mod source;
 
 use crate::registry::client::Session;
 use crate::registry::platform::Platform;
@@ -69,6 +71,9 @@ pub struct Engine {
     pub retries: u32,
     /// Bytes moved by every blob transfer so far (for progress display).
     pub bytes_moved: Arc<std::sync::atomic::AtomicU64>,
+    /// OCI layouts written in this run, one handle per directory (they serialize `index.json`).
+    pub layouts:
+        std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Arc<crate::layout::Layout>>>,
 }
 
 impl Engine {
@@ -80,6 +85,7 @@ impl Engine {
             blob_slots: tokio::sync::Semaphore::new(blobs_in_flight.max(1)),
             retries,
             bytes_moved: Arc::default(),
+            layouts: Default::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ mod copy_transport;
 mod copy_vs_skopeo;
 mod github_actions;
 mod issue_flow;
+mod layout;
 mod mirror;
 mod notify;
 mod run_config;

@@ -1,0 +1,199 @@
+//! OCI image layouts (`oci:PATH[:NAME]`) as the target and the source of `copy`, checked with
+//! the peer tool: skopeo reads what we write, and we push what skopeo wrote.
+
+use crate::support::{bin, image_with_base, index, push_index, AttestationStyle, Format, Registry};
+use serde_json::Value;
+use std::process::Command;
+
+fn run(args: &[&str]) -> (i32, String, String, Value) {
+    let mut cli = bin();
+    let report = cli.home().join("report.json");
+    cli.args(args).arg("--report-json").arg(&report);
+    let out = cli.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        std::fs::read(&report)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(Value::Null),
+    )
+}
+
+fn skopeo(args: &[&str]) -> String {
+    let out = Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo must be installed (./.ci/test installs it)");
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_multi_arch_image_goes_into_a_layout_byte_for_byte_and_skopeo_reads_it() {
+    let src = Registry::anonymous();
+    let amd64 = image_with_base(Format::Oci, "linux", "amd64", None, &[], &[3000, 1000], 1);
+    let arm64 = image_with_base(Format::Oci, "linux", "arm64", None, &[], &[2000], 2);
+    let idx = index(Format::Oci, vec![amd64, arm64], AttestationStyle::Classic);
+    push_index(&src.client(), "team/app", "v1", &idx);
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}:app-v1", dir.path().display());
+
+    let (code, stdout, stderr, report) = run(&[
+        "copy",
+        "--all-platforms",
+        "--format",
+        "preserve",
+        &src.reference("team/app", "v1"),
+        &target,
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(report["images"][0]["status"], "copied");
+    assert_eq!(report["images"][0]["digest"], idx.digest);
+    assert_eq!(report["images"][0]["target"], target);
+    let index_json: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
+    assert_eq!(index_json["manifests"][0]["digest"], idx.digest);
+    assert_eq!(
+        index_json["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+        "app-v1"
+    );
+    // The peer tool reads the layout: the same index, byte for byte.
+    let raw = skopeo(&["inspect", "--raw", &target]);
+    assert_eq!(crate::support::sha256_digest(raw.as_bytes()), idx.digest);
+    for child in idx.child_digests() {
+        let hex = child.trim_start_matches("sha256:");
+        assert!(
+            dir.path().join("blobs/sha256").join(hex).is_file(),
+            "{child}"
+        );
+    }
+
+    // Again: up to date, nothing read but manifests.
+    let (code, _, stderr, report) = run(&[
+        "copy",
+        "--all-platforms",
+        "--format",
+        "preserve",
+        &src.reference("team/app", "v1"),
+        &target,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["images"][0]["status"], "skipped");
+
+    // One platform under another name; a layout holds OCI manifests (the default v2s2 means OCI).
+    let (code, _, stderr, report) = run(&[
+        "copy",
+        "--platform",
+        "linux/arm64",
+        &src.reference("team/app", "v1"),
+        &format!("oci:{}:app-arm64", dir.path().display()),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        report["images"][0]["platforms"],
+        serde_json::json!(["linux/arm64"])
+    );
+    let raw: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--raw",
+        &format!("oci:{}:app-arm64", dir.path().display()),
+    ]))
+    .unwrap();
+    assert_eq!(
+        raw["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    // OCI in, OCI out: the arm64 image byte for byte.
+    assert_eq!(
+        report["images"][0]["digest"],
+        idx.image_for("linux", "arm64").unwrap().digest
+    );
+}
+
+#[test]
+fn a_layout_written_by_skopeo_is_pushed_to_a_registry_and_a_corrupt_blob_is_refused() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    let img = image_with_base(Format::Docker, "linux", "amd64", None, &[], &[4000], 3);
+    crate::support::push_image(&src.client(), "lib/tool", Some("2.0"), &img);
+    let dir = tempfile::tempdir().unwrap();
+    let layout = format!("oci:{}:tool-2.0", dir.path().display());
+    skopeo(&[
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        &format!("docker://{}", src.reference("lib/tool", "2.0")),
+        &layout,
+    ]);
+    let index_json: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
+    let layout_digest = index_json["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let (code, stdout, stderr, report) = run(&[
+        "copy",
+        "--format",
+        "preserve",
+        &layout,
+        &format!("{}/mirror/tool:2.0", dst.host()),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(report["images"][0]["source"], layout);
+    assert_eq!(report["images"][0]["source_digest"], layout_digest);
+    assert_eq!(
+        dst.client().head_manifest("mirror/tool", "2.0"),
+        Some(layout_digest.clone())
+    );
+
+    // A layer whose bytes no longer match its digest: the copy fails, nothing is tagged.
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(
+            dir.path()
+                .join("blobs/sha256")
+                .join(layout_digest.trim_start_matches("sha256:")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let path = dir
+        .path()
+        .join("blobs/sha256")
+        .join(layer.trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let (code, _, stderr, report) = run(&[
+        "copy",
+        "--format",
+        "preserve",
+        &layout,
+        &format!("{}/mirror/other:broken", dst.host()),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        report["images"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("digest"),
+        "{report}"
+    );
+    assert_eq!(dst.client().head_manifest("mirror/other", "broken"), None);
+
+    // A name the layout does not have.
+    let (code, _, stderr, _) = run(&[
+        "copy",
+        &format!("oci:{}:nope", dir.path().display()),
+        &format!("{}/x/y:1", dst.host()),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("nope"), "{stderr}");
+}
