@@ -136,6 +136,9 @@ async fn copy(cmd: CopyCmd) -> Result<u8, UsageError> {
     Ok(run.exit_code())
 }
 
+/// Stands in for the registry while naming images that go into an OCI layout.
+const LAYOUT_REGISTRY: &str = "oci-layout.invalid";
+
 /// The list text: the arguments (one line each), then the file or stdin.
 fn read_list(input: &ListInput, extra: Option<&std::path::Path>) -> Result<String, UsageError> {
     let mut text = input.images.join("\n");
@@ -196,10 +199,31 @@ async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {
     let started = SystemTime::now();
     let t0 = Instant::now();
     let text = read_list(&cmd.list, None)?;
-    let jobs = list_jobs(&text, cmd.list.max_images, &cmd.target, true)?;
+    // `--target-registry oci:PATH`: the images go into one OCI layout, named `NS/NAME:TAG`.
+    let layout = match cmd
+        .target
+        .target_registry
+        .as_deref()
+        .and_then(crate::layout::LayoutRef::parse)
+    {
+        Some(l) => Some(
+            l.map_err(|e| UsageError::new(format!("--target-registry: {e}")))?
+                .path,
+        ),
+        None => None,
+    };
+    let mut target = cmd.target.clone();
+    if layout.is_some() {
+        target.target_registry = Some(LAYOUT_REGISTRY.to_string());
+    }
+    let jobs = list_jobs(&text, cmd.list.max_images, &target, true)?;
     let opts = copy_options(&cmd.copy)?;
     let sources: Vec<&str> = jobs.iter().map(|j| j.job.source.registry()).collect();
-    let targets: Vec<&str> = jobs.iter().map(|j| j.job.target.registry()).collect();
+    let targets: Vec<&str> = jobs
+        .iter()
+        .map(|j| j.job.target.registry())
+        .filter(|r| *r != LAYOUT_REGISTRY)
+        .collect();
     let engine = engine(&cmd.copy, &sources, &targets)?;
     let mut jobs: Vec<crate::copy::batch::Job> = jobs.into_iter().map(|j| j.job).collect();
     if let Some(shard) = cmd.copy.shard {
@@ -210,9 +234,13 @@ async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {
     let progress =
         crate::progress::Progress::start(jobs.len() as u64, engine.bytes_moved.clone(), visible);
     let reports = engine
-        .copy_all(&jobs, &opts, cmd.copy.parallel as usize, |_| {
-            progress.image_done()
-        })
+        .copy_all_to(
+            &jobs,
+            layout.as_deref(),
+            &opts,
+            cmd.copy.parallel as usize,
+            |_| progress.image_done(),
+        )
         .await;
     progress.finish();
     let mut run = RunReport::new(started, t0.elapsed(), opts.dry_run, reports);

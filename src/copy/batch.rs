@@ -2,7 +2,9 @@
 //! all of them sharing the engine's blob limit and ledger (so a blob travels to a target registry
 //! once and later repositories mount it).
 
+use crate::copy::image::{Destination, Origin};
 use crate::copy::{CopyOptions, Engine};
+use crate::layout::LayoutRef;
 use crate::reference::Reference;
 use crate::report::ImageReport;
 use futures::StreamExt;
@@ -22,10 +24,37 @@ impl Engine {
         jobs: &[Job],
         opts: &CopyOptions,
         parallel: usize,
+        on_done: impl FnMut(&ImageReport),
+    ) -> Vec<ImageReport> {
+        self.copy_all_to(jobs, None, opts, parallel, on_done).await
+    }
+
+    /// [`Engine::copy_all`], or, with `layout`, into that OCI layout: each image named by its
+    /// target's path and tag (`mirrors/nginx:1.27`); the target's registry is not used.
+    pub async fn copy_all_to(
+        &self,
+        jobs: &[Job],
+        layout: Option<&std::path::Path>,
+        opts: &CopyOptions,
+        parallel: usize,
         mut on_done: impl FnMut(&ImageReport),
     ) -> Vec<ImageReport> {
         let mut done: Vec<(usize, ImageReport)> = futures::stream::iter(jobs.iter().enumerate())
-            .map(|(i, job)| async move { (i, self.copy(&job.source, &job.target, opts).await) })
+            .map(|(i, job)| async move {
+                let from = Origin::Registry(job.source.clone());
+                let to = match layout {
+                    Some(path) => Destination::Layout(LayoutRef {
+                        path: path.to_path_buf(),
+                        name: Some(format!(
+                            "{}:{}",
+                            job.target.repository(),
+                            job.target.tag().unwrap_or("latest")
+                        )),
+                    }),
+                    None => Destination::Registry(job.target.clone()),
+                };
+                (i, self.copy_from(&from, &to, opts).await)
+            })
             .buffer_unordered(parallel.max(1))
             .inspect(|(_, report)| on_done(report))
             .collect()

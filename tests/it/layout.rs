@@ -197,3 +197,67 @@ fn a_layout_written_by_skopeo_is_pushed_to_a_registry_and_a_corrupt_blob_is_refu
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("nope"), "{stderr}");
 }
+
+#[test]
+fn mirror_into_a_layout_names_each_image_by_its_target_path() {
+    let src = Registry::anonymous();
+    let a = image_with_base(Format::Docker, "linux", "amd64", None, &[], &[1500], 4);
+    let b = image_with_base(Format::Oci, "linux", "amd64", None, &[], &[1500], 5);
+    crate::support::push_image(&src.client(), "library/web", Some("1.27"), &a);
+    crate::support::push_image(&src.client(), "google-containers/pause", Some("3.9"), &b);
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", dir.path().display());
+    let list = format!(
+        "{}\n{}\n",
+        src.reference("library/web", "1.27"),
+        src.reference("google-containers/pause", "3.9")
+    );
+    let mirror = || {
+        let mut cli = bin();
+        let report = cli.home().join("report.json");
+        cli.args([
+            "mirror",
+            "-f",
+            "-",
+            "--target-registry",
+            &target,
+            "--target-namespace",
+            "mirrors",
+            "--report-json",
+        ])
+        .arg(&report)
+        .write_stdin(list.clone());
+        let out = cli.output().unwrap();
+        let r: Value = serde_json::from_slice(&std::fs::read(&report).unwrap_or_default())
+            .unwrap_or(Value::Null);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            r,
+        )
+    };
+    let (code, stderr, report) = mirror();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["summary"]["copied"], 2);
+    assert_eq!(
+        report["images"][0]["target"],
+        format!("{target}:mirrors/web:1.27")
+    );
+    // skopeo finds both by name; the Docker image was written as OCI.
+    let web: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--raw",
+        &format!("{target}:mirrors/web:1.27"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        web["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    let pause = skopeo(&["inspect", "--raw", &format!("{target}:mirrors/pause:3.9")]);
+    assert_eq!(crate::support::sha256_digest(pause.as_bytes()), b.digest);
+    // Again: both up to date.
+    let (code, stderr, report) = mirror();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["summary"]["skipped"], 2);
+}
