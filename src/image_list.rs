@@ -257,6 +257,15 @@ fn parse_line(s: &str) -> Result<(Reference, Option<TargetSpec>), LineFailure> {
             Some(format!("write the image with a tag, e.g. `{r}:latest`")),
         ));
     }
+    if s.starts_with("oci:") {
+        return Err((
+            "is an OCI layout; lists take registry images".into(),
+            Some(format!(
+                "copy from a layout with `registry-mirror copy {} DESTINATION`",
+                echo(s.split_whitespace().next().unwrap_or(s))
+            )),
+        ));
+    }
     for scheme in ["https://", "http://", "docker://"] {
         if let Some(rest) = s.strip_prefix(scheme) {
             return Err((
@@ -527,6 +536,7 @@ mod tests {
             ("https://hub.docker.com/_/nginx", "is a Docker Hub web page, not an image reference", "write the image with a tag, e.g. `nginx:latest`"),
             ("https://hub.docker.com/r/bitnami/redis/tags?name=7", "is a Docker Hub web page, not an image reference", "write the image with a tag, e.g. `bitnami/redis:latest`"),
             ("docker://quay.io/a/b:1", "starts with `docker://`", "write the reference without it: `quay.io/a/b:1`"),
+            ("oci:./images:nginx-1.27", "is an OCI layout; lists take registry images", "copy from a layout with `registry-mirror copy oci:./images:nginx-1.27 DESTINATION`"),
             ("nginx：1.27", "contains full-width characters", "write it in ASCII: `nginx:1.27`"),
             ("docker pull nginx:1.27", "is a command, not an image", "write just the image: `nginx:1.27`"),
             ("| nginx:1.27 | x |", "a Markdown table row is not an image", "write one image a line, e.g. `nginx:1.27`"),

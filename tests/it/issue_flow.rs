@@ -329,8 +329,34 @@ fn a_partial_failure_stays_open_and_retry_copies_only_what_is_missing() {
     );
     let body = form_body(&images, "linux/amd64", false);
     let event = issues_event("opened", 10, &body, &["mirror-request"], "COLLABORATOR");
-    let out = run_issue(&gh.url(""), &dst, "issues", &event, &[]);
+    let chat = crate::support::Receiver::start(&[(
+        "/wecom",
+        crate::support::Reply::Json(200, json!({"errcode": 0, "errmsg": "ok"})),
+    )]);
+    let hook = chat.url("/wecom?key=k");
+    let out = run_issue(
+        &gh.url(""),
+        &dst,
+        "issues",
+        &event,
+        &["--wecom-webhook", &hook],
+    );
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    // The chat hears about the run: the issue by number and title, linked.
+    let message = chat.at("/wecom")[0].body["markdown"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message
+            .starts_with("⚠️ **registry-mirror: #10 Mirror request: nginx** — some images failed"),
+        "{message}"
+    );
+    assert!(
+        message.contains("[Details](https://github.com/octo-org/mirrors/issues/10)"),
+        "{message}"
+    );
+    assert_eq!(out.report["notifications"][0]["ok"], true);
     let p = format!("/repos/{REPO}");
     assert_eq!(
         gh.lines(),
