@@ -1,8 +1,11 @@
 //! registry-mirror: mirror container images between registries with a native Registry V2 / OCI engine.
 //!
-//! The modules follow the protocol's layers: [`reference`] (the Docker reference grammar) ->
-//! [`registry`] (transport, auth, manifests, blobs) -> [`copy`] (copying one image) -> [`report`]
-//! (what happened, as data) -> [`app`] (the commands users run).
+//! The modules follow the protocol's layers: [`reference`](mod@reference) (the Docker reference
+//! grammar) -> [`registry`] (transport, auth, manifests, blobs) and [`layout`] (OCI layouts on
+//! disk) -> [`copy`] (copying one image, many images) -> [`report`] (what happened, as data) ->
+//! [`app`] (the commands users run). Inputs have their own modules: [`image_list`] (the one list
+//! parser), [`issue_form`], [`config`], [`github_event`]; so do the outputs beyond the report:
+//! [`github`] (issue comments and labels), [`templates`] and [`notify`] (chat messages).
 
 pub mod app;
 pub mod cli;
