@@ -3,19 +3,12 @@
 
 use crate::support::{
     bin, comment_event, image_with_base, issues_event, push_image, FakeGitHub, Format, Image,
-    Registry,
+    Outcome, Registry,
 };
 use serde_json::{json, Value};
 
 const REPO: &str = "octo-org/mirrors";
 const TOKEN: &str = "ghs_FAKEtoken0123456789abcdef";
-
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    report: Value,
-}
 
 /// Runs `issue` for `event` (named `name`) with the target `dst`/mirrors and the API at `api`.
 fn run_issue(api: &str, dst: &Registry, name: &str, event: &Value, args: &[&str]) -> Outcome {
@@ -23,9 +16,7 @@ fn run_issue(api: &str, dst: &Registry, name: &str, event: &Value, args: &[&str]
     let home = cli.home().to_path_buf();
     let event_path = home.join("event.json");
     std::fs::write(&event_path, event.to_string()).unwrap();
-    let report = home.join("report.json");
-    cli.args(["issue", "--report-json"])
-        .arg(&report)
+    cli.args(["issue"])
         .args(args)
         .env("GITHUB_EVENT_NAME", name)
         .env("GITHUB_EVENT_PATH", &event_path)
@@ -36,16 +27,7 @@ fn run_issue(api: &str, dst: &Registry, name: &str, event: &Value, args: &[&str]
         .env("GITHUB_RUN_ID", "4242")
         .env("TARGET_REGISTRY", dst.host())
         .env("TARGET_NAMESPACE", "mirrors");
-    let out = cli.output().unwrap();
-    let outcome = Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        report: std::fs::read(&report)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(Value::Null),
-    };
+    let outcome = cli.run_with_report();
     assert!(
         !outcome.stdout.contains(TOKEN) && !outcome.stderr.contains(TOKEN),
         "the token leaked:\n{}\n{}",

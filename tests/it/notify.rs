@@ -2,51 +2,28 @@
 //! independently, `errcode` answers, a receiver that never answers, truncation of a long
 //! failure list, and no URL or secret in any output.
 
-use crate::support::{bin, image_with_base, push_image, Format, Receiver, Registry, Reply};
+use crate::support::{
+    bin, image_with_base, push_image, Format, Outcome, Receiver, Registry, Reply,
+};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::Sha256;
 
 const DING_SECRET: &str = "SECding0123456789";
 const FEISHU_SECRET: &str = "feishuSECRET42";
 const TOKEN: &str = "tok3n-in-the-url";
 
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    report: Value,
-    report_text: String,
-}
-
 fn mirror(dst: &Registry, list: &str, args: &[&str], env: &[(&str, String)]) -> Outcome {
     let mut cli = bin();
-    let report = cli.home().join("report.json");
-    cli.args([
-        "mirror",
-        "-f",
-        "-",
-        "--target-namespace",
-        "mirrors",
-        "--report-json",
-    ])
-    .arg(&report)
-    .args(["--target-registry", &dst.host()])
-    .args(args)
-    .write_stdin(list.to_string());
+    cli.args(["mirror", "-f", "-", "--target-namespace", "mirrors"])
+        .args(["--target-registry", &dst.host()])
+        .args(args)
+        .write_stdin(list.to_string());
     for (k, v) in env {
         cli.env(k, v);
     }
-    let out = cli.output().unwrap();
-    let report_text = std::fs::read_to_string(&report).unwrap_or_default();
-    Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        report: serde_json::from_str(&report_text).unwrap_or(Value::Null),
-        report_text,
-    }
+    cli.run_with_report()
 }
 
 fn hmac_b64(key: &[u8], message: &[u8]) -> String {

@@ -1,40 +1,17 @@
 //! `run --config`: jobs of a YAML config against real registries, defaults merged under each
 //! job, credentials named by environment variable, job selection, and config errors.
 
-use crate::support::{bin, image_with_base, push_image, Format, Image, Registry};
-use serde_json::Value;
-
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    report: Value,
-}
+use crate::support::{bin, image_with_base, push_image, Format, Image, Outcome, Registry};
 
 fn run(config: &str, args: &[&str], env: &[(&str, &str)]) -> Outcome {
     let mut cli = bin();
-    let home = cli.home().to_path_buf();
-    let file = home.join("mirror.yaml");
+    let file = cli.home().join("mirror.yaml");
     std::fs::write(&file, config).unwrap();
-    let report = home.join("report.json");
-    cli.args(["run", "--config"])
-        .arg(&file)
-        .arg("--report-json")
-        .arg(&report)
-        .args(args);
+    cli.args(["run", "--config"]).arg(&file).args(args);
     for (k, v) in env {
         cli.env(k, v);
     }
-    let out = cli.output().unwrap();
-    Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        report: std::fs::read(&report)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(Value::Null),
-    }
+    cli.run_with_report()
 }
 
 fn seed(src: &Registry, repo: &str, tags: &[&str], seed: u64) -> Image {

@@ -2,9 +2,9 @@
 //! sets, the cost of a no-change re-run, namespace sync through the catalog, and errors.
 
 use crate::support::{
-    bin, image_with_base, push_image, sha256_digest, Format, Proxy, Refusal, Registry,
+    bin, image_with_base, push_image, sha256_digest, Format, Outcome, Proxy, Refusal, Registry,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// The 60 tags of the test repository, all pointing at one small image.
 fn sixty_tags() -> Vec<String> {
@@ -63,29 +63,10 @@ fn seeded() -> Registry {
     src
 }
 
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    report: Value,
-}
-
 fn sync(src: &str, dst: &str, args: &[&str]) -> Outcome {
     let mut cli = bin();
-    let report = cli.home().join("report.json");
-    cli.args(["sync", src, dst, "--report-json"])
-        .arg(&report)
-        .args(args);
-    let out = cli.output().unwrap();
-    Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        report: std::fs::read(&report)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(Value::Null),
-    }
+    cli.args(["sync", src, dst]).args(args);
+    cli.run_with_report()
 }
 
 fn kept(o: &Outcome) -> Vec<String> {

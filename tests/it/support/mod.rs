@@ -122,6 +122,35 @@ pub fn bin() -> Cli {
     Cli { cmd, home }
 }
 
+/// What one run of the binary left: exit code, output, and the JSON report it wrote.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// The report (`Null` when none was written).
+    pub report: serde_json::Value,
+    /// The report file as written (empty when none was).
+    pub report_text: String,
+}
+
+impl Cli {
+    /// Run with `--report-json` into the temp `$HOME` appended, and read the report back.
+    pub fn run_with_report(mut self) -> Outcome {
+        let report = self.home().join("report.json");
+        self.cmd.arg("--report-json").arg(&report);
+        let out = self.cmd.output().expect("run registry-mirror");
+        let report_text = std::fs::read_to_string(&report).unwrap_or_default();
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            report: serde_json::from_str(&report_text).unwrap_or(serde_json::Value::Null),
+            report_text,
+        }
+    }
+}
+
 /// The last `max_lines` lines of `text` (for panic messages).
 pub(crate) fn tail(text: &str, max_lines: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
