@@ -99,11 +99,16 @@ impl Source {
             Source::Registry { client, repo } => {
                 let resp = client.blob_get(repo, digest).await?;
                 let len = resp.content_length();
-                let stream = resp
-                    .bytes_stream()
-                    .map(|r| r.map_err(|e| std::io::Error::other(e.without_url())))
-                    .boxed();
-                Ok((len, stream))
+                let resume = Resume {
+                    client: client.clone(),
+                    repo: repo.clone(),
+                    digest: digest.clone(),
+                    inner: body(resp),
+                    seen: 0,
+                    left: RESUMES,
+                    done: false,
+                };
+                Ok((len, resumable(resume)))
             }
             Source::Layout(l) => {
                 let (len, stream) = l.blob_stream(digest).await?;
@@ -111,4 +116,61 @@ impl Source {
             }
         }
     }
+}
+
+/// How often one blob read may be resumed after its connection broke.
+const RESUMES: u32 = 3;
+
+fn body(resp: reqwest::Response) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
+    resp.bytes_stream()
+        .map(|r| r.map_err(|e| std::io::Error::other(e.without_url())))
+        .boxed()
+}
+
+/// A blob read that, when its connection breaks, continues where it stopped with a `Range`
+/// request (206 from the same offset), so the upload it feeds carries on.
+struct Resume {
+    client: Arc<RegistryClient>,
+    repo: String,
+    digest: Digest,
+    inner: BoxStream<'static, Result<Bytes, std::io::Error>>,
+    seen: u64,
+    left: u32,
+    done: bool,
+}
+
+fn resumable(state: Resume) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
+    futures::stream::unfold(state, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        loop {
+            match st.inner.next().await {
+                Some(Ok(chunk)) => {
+                    st.seen += chunk.len() as u64;
+                    return Some((Ok(chunk), st));
+                }
+                None => return None,
+                Some(Err(e)) => {
+                    if st.left > 0 {
+                        st.left -= 1;
+                        tracing::warn!(
+                            digest = %st.digest,
+                            offset = st.seen,
+                            "the blob read broke ({e}); resuming from where it stopped"
+                        );
+                        if let Ok(Some(resp)) =
+                            st.client.blob_get_from(&st.repo, &st.digest, st.seen).await
+                        {
+                            st.inner = body(resp);
+                            continue;
+                        }
+                    }
+                    st.done = true;
+                    return Some((Err(e), st));
+                }
+            }
+        }
+    })
+    .boxed()
 }

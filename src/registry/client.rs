@@ -1083,6 +1083,37 @@ impl RegistryClient {
         Ok(resp)
     }
 
+    /// GET the rest of a blob from byte `offset` (`Range: bytes=OFFSET-`), to resume a cut read.
+    /// `None` when the registry (or its CDN) does not answer with that range.
+    pub async fn blob_get_from(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<Option<Response>, RegistryError> {
+        let url = self.url(&format!("v2/{repo}/blobs/{digest}")).await?;
+        let mut headers = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes={offset}-")) {
+            headers.insert(reqwest::header::RANGE, v);
+        }
+        let mut req = self.request(Method::GET, url, repo, headers);
+        req.timeout = None;
+        let resp = self.send(req).await?;
+        let starts_at_offset = resp
+            .headers()
+            .get(reqwest::header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("bytes "))
+            .and_then(|v| v.split('-').next())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            == Some(offset);
+        if resp.status() == StatusCode::PARTIAL_CONTENT && starts_at_offset {
+            Ok(Some(resp))
+        } else {
+            Ok(None)
+        }
+    }
+
     /// GET a small blob (an image config) fully, verified.
     pub async fn blob_get_small(
         &self,

@@ -104,3 +104,76 @@ fn endpoint_reaches_a_registry_at_another_address_without_renaming() {
         Some(img.digest)
     );
 }
+
+/// A source connection that breaks in the middle of a big layer: the read resumes with
+/// `Range: bytes=N-` from where it stopped, and the upload it feeds goes on to the end.
+#[test]
+fn a_blob_read_cut_in_the_middle_resumes_with_a_range_request() {
+    use crate::support::{image_with_base, Layer};
+    use std::sync::{Arc, Mutex};
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    // ASCII bytes, so the proxy can hand out a prefix of the layer as its body.
+    let data: Vec<u8> = (0..2_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let layer = Layer {
+        media_type: Format::Docker.layer_type().to_string(),
+        data: data.clone(),
+    };
+    let img = image_with_base(
+        Format::Docker,
+        "linux",
+        "amd64",
+        None,
+        &[layer.clone()],
+        &[],
+        7,
+    );
+    push_image(&src.client(), "big/app", Some("1"), &img);
+    let layer_path = format!("/v2/big/app/blobs/{}", layer.digest());
+    let ranges: Arc<Mutex<Vec<String>>> = Arc::default();
+    let cut = Arc::new(Mutex::new(false));
+    let (seen_ranges, first_cut) = (ranges.clone(), cut.clone());
+    let half = String::from_utf8(data[..data.len() / 2].to_vec()).unwrap();
+    let full = data.len();
+    let proxy = Proxy::start(
+        &src.base_url(),
+        Box::new(move |method, uri, headers, _| {
+            if method != Method::GET || uri != layer_path {
+                return None;
+            }
+            if let Some(r) = headers.get("range") {
+                seen_ranges
+                    .lock()
+                    .unwrap()
+                    .push(r.to_str().unwrap().to_string());
+                return None; // the real registry answers the range
+            }
+            let mut cut = first_cut.lock().unwrap();
+            if *cut {
+                return None;
+            }
+            *cut = true;
+            // Promise the whole layer, send half of it, hang up.
+            Some(Refusal {
+                status: 200,
+                headers: vec![("content-length".into(), full.to_string())],
+                body: half.clone(),
+            })
+        }),
+    );
+    let (code, stdout, stderr, report) = copy(
+        &proxy.reference("big/app", "1"),
+        &dst.reference("big/app", "1"),
+        &[],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(*cut.lock().unwrap(), "the read was never cut");
+    assert_eq!(*ranges.lock().unwrap(), [format!("bytes={}-", full / 2)]);
+    assert!(
+        stderr.contains("resuming from where it stopped"),
+        "{stderr}"
+    );
+    assert_eq!(report["images"][0]["blobs"]["copied"], 2);
+    assert_eq!(dst.client().head_manifest("big/app", "1"), Some(img.digest));
+    assert_eq!(dst.client().get_blob("big/app", &layer.digest()), data);
+}

@@ -140,7 +140,23 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
     };
     if let Some(r) = (state.rule)(&parts.method, &uri, &parts.headers, &body) {
         state.seen.lock().expect("seen").push(record(r.status));
-        let mut resp = Response::new(Body::from(r.body));
+        // A `content-length` larger than the body plays a connection that breaks mid-body:
+        // the body goes out as a stream of unknown size, so the declared length stands.
+        let declared = r
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse::<usize>().ok());
+        let body = match declared {
+            Some(n) if n > r.body.len() => {
+                let bytes = axum::body::Bytes::from(r.body);
+                Body::from_stream(futures::stream::once(async move {
+                    Ok::<_, std::io::Error>(bytes)
+                }))
+            }
+            _ => Body::from(r.body),
+        };
+        let mut resp = Response::new(body);
         *resp.status_mut() = StatusCode::from_u16(r.status).expect("status");
         for (k, v) in r.headers {
             resp.headers_mut().insert(
