@@ -124,7 +124,7 @@ fn a_blob_read_cut_in_the_middle_resumes_with_a_range_request() {
         "linux",
         "amd64",
         None,
-        &[layer.clone()],
+        std::slice::from_ref(&layer),
         &[],
         7,
     );
