@@ -58,11 +58,14 @@ echo $! >"$WORK/github/pid" # stopped by the cleanup in lib.sh
 python3 - "$WORK/event.json" "$SRC" <<'PY'
 import json, sys
 path, src = sys.argv[1], sys.argv[2]
+# As GitHub renders .github/ISSUE_TEMPLATE/mirror-request.yml (the images field has render: text).
 body = f"""### Images
 
-- {src}/library/nginx:1.27
+```text
+{src}/library/nginx:1.27
 - {src}/google-containers/pause:3.9
-- `{src}/prometheus/node-exporter:v1.8.0`
+`{src}/prometheus/node-exporter:v1.8.0`
+```
 
 ### Platforms
 
