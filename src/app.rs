@@ -3,10 +3,7 @@
 //! Exit codes (CONTRACT.md): 0 every image copied or already up to date, 1 at least one image
 //! failed, 2 invalid input or usage (nothing was written).
 
-use crate::cli::{
-    Cli, Command, CopyArgs, CopyCmd, ListInput, LogArgs, LogFormat, MirrorCmd, TargetArgs,
-    ValidateCmd,
-};
+use crate::cli::{Cli, Command, CopyArgs, ListInput, LogArgs, LogFormat, TargetArgs};
 use crate::copy::{CopyOptions, Engine, Platforms};
 use crate::list_jobs::{Destination, LineJob, PLACEHOLDER_REGISTRY};
 use crate::reference::Reference;
@@ -18,7 +15,6 @@ use crate::report::{human_bytes, markdown, ImageReport, RunReport, Status};
 use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::{Instant, SystemTime};
 
 /// Input that cannot be acted on: exit 2, nothing written.
 #[derive(Debug)]
@@ -69,78 +65,24 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<u8, UsageError> {
     match cli.command {
-        Command::Copy(cmd) => copy(cmd).await,
-        Command::Sync(cmd) => sync(cmd).await,
-        Command::Run(cmd) => crate::config_run::run(cmd).await,
-        Command::Mirror(cmd) => mirror(cmd).await,
-        Command::Issue(cmd) => crate::issue_mode::issue(cmd).await,
-        Command::Validate(cmd) => validate(cmd),
-        Command::Plan(cmd) => plan(cmd),
-        Command::Report(crate::cli::ReportCmd::Merge(cmd)) => merge_reports(cmd),
+        Command::Copy(cmd) => crate::commands::copy::copy(cmd).await,
+        Command::Sync(cmd) => crate::commands::sync::sync(cmd).await,
+        Command::Run(cmd) => crate::commands::run::run(cmd).await,
+        Command::Mirror(cmd) => crate::commands::mirror::mirror(cmd).await,
+        Command::Issue(cmd) => crate::commands::issue::issue(cmd).await,
+        Command::Validate(cmd) => crate::commands::validate::validate(cmd),
+        Command::Plan(cmd) => crate::commands::plan::plan(cmd),
+        Command::Report(crate::cli::ReportCmd::Merge(cmd)) => {
+            crate::commands::report::merge_reports(cmd)
+        }
     }
 }
-
-async fn copy(cmd: CopyCmd) -> Result<u8, UsageError> {
-    use crate::copy::image::{Destination as To, Origin as From};
-    let started = SystemTime::now();
-    let t0 = Instant::now();
-    let source = match crate::layout::LayoutRef::parse(&cmd.source) {
-        Some(l) => From::Layout(l.map_err(|e| UsageError::new(format!("SRC: {e}")))?),
-        None => From::Registry(parse_reference(&cmd.source, "SRC")?),
-    };
-    // A target without a tag (or layout name) keeps the source's.
-    let source_tag = match &source {
-        From::Registry(r) => r.tag().unwrap_or("latest").to_string(),
-        From::Layout(l) => l
-            .name
-            .as_deref()
-            .map(|n| n.rsplit(':').next().unwrap_or(n).to_string())
-            .unwrap_or_else(|| "latest".into()),
-    };
-    let target = match crate::layout::LayoutRef::parse(&cmd.destination) {
-        Some(l) => {
-            let mut l = l.map_err(|e| UsageError::new(format!("DST: {e}")))?;
-            if l.name.is_none() {
-                l.name = Some(source_tag.clone());
-            }
-            To::Layout(l)
-        }
-        None => {
-            let mut t = parse_reference(&cmd.destination, "DST")?;
-            if t.tag().is_none() && t.digest().is_none() {
-                t = t.with_tag(&source_tag);
-            }
-            To::Registry(t)
-        }
-    };
-    if cmd.copy.shard.is_some() {
-        return Err(
-            UsageError::new("`--shard` splits lists; `copy` copies one image")
-                .hint("use `mirror --shard I/N` with the list"),
-        );
-    }
-    let opts = copy_options(&cmd.copy)?;
-    let sources: Vec<&str> = match &source {
-        From::Registry(r) => vec![r.registry()],
-        From::Layout(_) => Vec::new(),
-    };
-    let targets: Vec<&str> = match &target {
-        To::Registry(r) => vec![r.registry()],
-        To::Layout(_) => Vec::new(),
-    };
-    let engine = engine(&cmd.copy, &sources, &targets)?;
-    let report = engine.copy_from(&source, &target, &opts).await;
-    let mut run = RunReport::new(started, t0.elapsed(), opts.dry_run, vec![report]);
-    let plan = NotifyPlan::task(format!("copy {source}"));
-    finish(&mut run, &cmd.copy, "registry-mirror copy", plan).await?;
-    Ok(run.exit_code())
-}
-
-/// Stands in for the registry while naming images that go into an OCI layout.
-const LAYOUT_REGISTRY: &str = "oci-layout.invalid";
 
 /// The list text: the arguments (one line each), then the file or stdin.
-fn read_list(input: &ListInput, extra: Option<&std::path::Path>) -> Result<String, UsageError> {
+pub(crate) fn read_list(
+    input: &ListInput,
+    extra: Option<&std::path::Path>,
+) -> Result<String, UsageError> {
     let mut text = input.images.join("\n");
     let file = extra.or(input.file.as_deref());
     if let Some(path) = file {
@@ -167,7 +109,7 @@ fn read_list(input: &ListInput, extra: Option<&std::path::Path>) -> Result<Strin
 }
 
 /// Jobs for a list, or the usage error that lists every problem.
-fn list_jobs(
+pub(crate) fn list_jobs(
     text: &str,
     max_images: usize,
     target: &TargetArgs,
@@ -195,338 +137,8 @@ fn list_jobs(
     Ok(jobs)
 }
 
-async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {
-    let started = SystemTime::now();
-    let t0 = Instant::now();
-    let text = read_list(&cmd.list, None)?;
-    // `--target-registry oci:PATH`: the images go into one OCI layout, named `NS/NAME:TAG`.
-    let layout = match cmd
-        .target
-        .target_registry
-        .as_deref()
-        .and_then(crate::layout::LayoutRef::parse)
-    {
-        Some(l) => Some(
-            l.map_err(|e| UsageError::new(format!("--target-registry: {e}")))?
-                .path,
-        ),
-        None => None,
-    };
-    let mut target = cmd.target.clone();
-    if layout.is_some() {
-        target.target_registry = Some(LAYOUT_REGISTRY.to_string());
-    }
-    let jobs = list_jobs(&text, cmd.list.max_images, &target, true)?;
-    let opts = copy_options(&cmd.copy)?;
-    let sources: Vec<&str> = jobs.iter().map(|j| j.job.source.registry()).collect();
-    let targets: Vec<&str> = jobs
-        .iter()
-        .map(|j| j.job.target.registry())
-        .filter(|r| *r != LAYOUT_REGISTRY)
-        .collect();
-    let engine = engine(&cmd.copy, &sources, &targets)?;
-    let mut jobs: Vec<crate::copy::batch::Job> = jobs.into_iter().map(|j| j.job).collect();
-    if let Some(shard) = cmd.copy.shard {
-        jobs = shard.take(jobs, 0);
-        tracing::info!("shard {shard}: {} images", jobs.len());
-    }
-    let visible = !cmd.copy.dry_run && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let progress =
-        crate::progress::Progress::start(jobs.len() as u64, engine.bytes_moved.clone(), visible);
-    let reports = engine
-        .copy_all_to(
-            &jobs,
-            layout.as_deref(),
-            &opts,
-            cmd.copy.parallel as usize,
-            |_| progress.image_done(),
-        )
-        .await;
-    progress.finish();
-    let mut run = RunReport::new(started, t0.elapsed(), opts.dry_run, reports);
-    let plan = NotifyPlan::task(format!("mirror ({} images)", run.images.len()));
-    finish(&mut run, &cmd.copy, "registry-mirror mirror", plan).await?;
-    Ok(run.exit_code())
-}
-
-/// The tag filter from the flags; an invalid pattern is a usage error naming it.
-pub fn tag_filter(args: &crate::cli::TagArgs) -> Result<crate::tag_filter::TagFilter, UsageError> {
-    let bad = |e: crate::tag_filter::PatternError| {
-        UsageError::new(e.to_string()).hint(
-            "patterns are Rust regular expressions (https://docs.rs/regex), e.g. `^1\\.2[0-9]\\.[0-9]+$`; quote them for the shell",
-        )
-    };
-    Ok(crate::tag_filter::TagFilter {
-        include: crate::tag_filter::patterns("--include", &args.include).map_err(bad)?,
-        exclude: crate::tag_filter::patterns("--exclude", &args.exclude).map_err(bad)?,
-        keep_latest: args.keep_latest,
-        sort: args.sort,
-    })
-}
-
-async fn sync(cmd: crate::cli::SyncCmd) -> Result<u8, UsageError> {
-    let started = SystemTime::now();
-    let t0 = Instant::now();
-    let spec = crate::repo_sync::SyncSpec {
-        source: cmd.source.clone(),
-        target: cmd.destination.clone(),
-        all_repos: cmd.all_repos,
-        filter: tag_filter(&cmd.tags)?,
-        page_size: Some(cmd.tags.page_size.max(1)),
-    };
-    if !cmd.all_repos {
-        for t in [&cmd.source, &cmd.destination] {
-            crate::repo_sync::repository(t).map_err(|e| {
-                let hint = e.hint().unwrap_or_default();
-                UsageError::new(e.to_string()).hint(hint)
-            })?;
-        }
-    }
-    let opts = copy_options(&cmd.copy)?;
-    let src_registry = cmd.source.split('/').next().unwrap_or_default().to_string();
-    let dst_registry = crate::repo_sync::repository(&format!(
-        "{}/x",
-        cmd.destination.trim().trim_end_matches('/')
-    ))
-    .map(|r| r.registry().to_string())
-    .unwrap_or_default();
-    let src_registry = crate::repo_sync::repository(&format!("{src_registry}/x"))
-        .map(|r| r.registry().to_string())
-        .unwrap_or(src_registry);
-    let engine = engine(&cmd.copy, &[&src_registry], &[&dst_registry])?;
-    let (jobs, selections) = match crate::repo_sync::plan(&engine, &spec).await {
-        Ok(v) => v,
-        Err(e) => {
-            use crate::repo_sync::SyncError;
-            let hint = e.hint().unwrap_or_default();
-            if matches!(e, SyncError::Tags { .. } | SyncError::Created { .. }) {
-                // The registry failed us: a failed run (1), not bad input.
-                eprintln!("error: {e}");
-                eprintln!("hint: {hint}");
-                return Ok(1);
-            }
-            return Err(UsageError::new(e.to_string()).hint(hint));
-        }
-    };
-    print_selections(&selections);
-    let jobs = match cmd.copy.shard {
-        Some(shard) => shard.take(jobs, 0),
-        None => jobs,
-    };
-    let reports = engine
-        .copy_all(&jobs, &opts, cmd.copy.parallel as usize, |_| {})
-        .await;
-    let mut run = RunReport::new(started, t0.elapsed(), opts.dry_run, reports);
-    run.sync = selections;
-    let plan = NotifyPlan::task(format!("sync {}", cmd.source.trim()));
-    finish(&mut run, &cmd.copy, "registry-mirror sync", plan).await?;
-    Ok(run.exit_code())
-}
-
-/// What the tag filters kept and dropped, on stdout.
-pub fn print_selections(selections: &[crate::report::RepoSelection]) {
-    let mut out = std::io::stdout().lock();
-    for s in selections {
-        let _ = writeln!(
-            out,
-            "{}: {} tags listed, {} kept, {} dropped",
-            s.source,
-            s.tags,
-            s.kept.len(),
-            s.dropped.len()
-        );
-        for t in &s.kept {
-            let _ = writeln!(out, "  keep  {t}");
-        }
-        for d in &s.dropped {
-            let _ = writeln!(out, "  drop  {}: {}", d.tag, d.reason);
-        }
-    }
-}
-
-/// `plan --shards N`: the matrix, on stdout and (under Actions) in the step output `matrix`.
-fn plan(cmd: crate::cli::PlanCmd) -> Result<u8, UsageError> {
-    let images = if let Some(path) = &cmd.config {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| UsageError::new(format!("cannot read the config `{file}`: {e}")))?;
-        let config =
-            crate::config::parse(&file, &text).map_err(|e| UsageError::new(e.to_string()))?;
-        let mut total = Some(0usize);
-        for job in config
-            .jobs
-            .iter()
-            .filter(|j| cmd.job.is_empty() || cmd.job.contains(&j.name))
-        {
-            match &job.images {
-                Some(list) => {
-                    let n = crate::image_list::parse(&list.lines().join("\n"), 10_000)
-                        .map_err(|e| {
-                            UsageError::new(format!(
-                                "{file}: job `{}`: {}",
-                                job.name,
-                                e.to_string().trim_end()
-                            ))
-                        })?
-                        .entries
-                        .len();
-                    total = total.map(|t| t + n);
-                }
-                // A sync job's tag count is only known after listing: every shard runs.
-                None => total = None,
-            }
-        }
-        total
-    } else if cmd.list.file.is_some() || !cmd.list.images.is_empty() {
-        let text = read_list(&cmd.list, None)?;
-        let list = crate::image_list::parse(&text, cmd.list.max_images)
-            .map_err(|e| UsageError::new(e.to_string().trim_end().to_string()))?;
-        Some(list.entries.len())
-    } else {
-        None
-    };
-    let matrix = crate::shard::matrix(cmd.shards as usize, images);
-    println!("{matrix}");
-    if crate::report::github::enabled() {
-        if let Some(path) = crate::env::var(crate::env::GITHUB_OUTPUT) {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .and_then(|mut f| writeln!(f, "matrix={matrix}"))
-                .map_err(|e| UsageError::new(format!("cannot append to `GITHUB_OUTPUT`: {e}")))?;
-        }
-    }
-    Ok(0)
-}
-
-/// `report merge FILE...`: one report from the shards' reports.
-fn merge_reports(cmd: crate::cli::MergeCmd) -> Result<u8, UsageError> {
-    let mut reports = Vec::new();
-    for path in &cmd.files {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            UsageError::new(format!("cannot read the report `{}`: {e}", path.display()))
-        })?;
-        let r: RunReport = serde_json::from_str(&text).map_err(|e| {
-            UsageError::new(format!(
-                "`{}` is not a registry-mirror JSON report: {e}",
-                path.display()
-            ))
-            .hint("merge the files written by `--report-json`")
-        })?;
-        if r.version != 1 {
-            return Err(UsageError::new(format!(
-                "`{}` is a version {} report; this registry-mirror reads version 1",
-                path.display(),
-                r.version
-            )));
-        }
-        reports.push(r);
-    }
-    let run = crate::report::merge(reports);
-    println!(
-        "{} images: {} copied, {} up to date, {} failed, {} moved ({} reports merged)",
-        run.summary.total,
-        run.summary.copied,
-        run.summary.skipped,
-        run.summary.failed,
-        human_bytes(run.summary.bytes),
-        cmd.files.len()
-    );
-    write_report(
-        &run,
-        cmd.report_json.as_deref(),
-        cmd.summary.as_deref(),
-        "registry-mirror (merged shards)",
-    )?;
-    Ok(run.exit_code())
-}
-
-fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
-    let (text, platforms) = match &cmd.issue_body {
-        Some(path) => {
-            let body = read_list(
-                &ListInput {
-                    images: Vec::new(),
-                    file: None,
-                    max_images: cmd.list.max_images,
-                },
-                Some(path),
-            )?;
-            let form = crate::issue_form::parse(&body);
-            let platforms = if form.all_platforms || cmd.all_platforms {
-                vec!["all".to_string()]
-            } else {
-                form.platforms
-                    .clone()
-                    .unwrap_or_else(|| cmd.platform.clone())
-                    .split(',')
-                    .map(|p| p.trim().to_string())
-                    .filter(|p| !p.is_empty())
-                    .collect()
-            };
-            if form.images.trim().is_empty() {
-                return Err(UsageError::new("the issue lists no images")
-                    .hint("write one image a line under `### Images`, e.g. `nginx:1.27`"));
-            }
-            (form.images, platforms)
-        }
-        None => {
-            let platforms = if cmd.all_platforms {
-                vec!["all".to_string()]
-            } else {
-                cmd.platform
-                    .split(',')
-                    .map(|p| p.trim().to_string())
-                    .filter(|p| !p.is_empty())
-                    .collect()
-            };
-            (read_list(&cmd.list, None)?, platforms)
-        }
-    };
-    if platforms != ["all"] {
-        crate::registry::platform::parse_list(&platforms.join(","))
-            .map_err(|e| UsageError::new(format!("platforms: {e}")).hint("write platforms as `os/arch[/variant]`, comma-separated, e.g. `linux/amd64,linux/arm64`"))?;
-    }
-    let jobs = list_jobs(&text, cmd.list.max_images, &cmd.target, false)?;
-    let shown = |r: &Reference| {
-        r.to_string()
-            .replace(PLACEHOLDER_REGISTRY, "$TARGET_REGISTRY")
-    };
-    let mut out = std::io::stdout().lock();
-    if cmd.json {
-        let images: Vec<serde_json::Value> = jobs
-            .iter()
-            .map(|j| serde_json::json!({"line": j.line, "source": j.job.source.to_string(), "target": shown(&j.job.target), "platforms": platforms}))
-            .collect();
-        let _ = writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"images": images}))
-                .unwrap_or_default()
-        );
-    } else {
-        for j in &jobs {
-            let _ = writeln!(
-                out,
-                "line {:>3}: {} -> {} [{}]",
-                j.line,
-                j.job.source,
-                shown(&j.job.target),
-                platforms.join(", ")
-            );
-        }
-        let _ = writeln!(
-            out,
-            "{} image{} valid",
-            jobs.len(),
-            if jobs.len() == 1 { "" } else { "s" }
-        );
-    }
-    Ok(0)
-}
-
-fn parse_reference(text: &str, what: &str) -> Result<Reference, UsageError> {
+/// A reference from the command line, or a usage error with a hint.
+pub(crate) fn parse_reference(text: &str, what: &str) -> Result<Reference, UsageError> {
     Reference::parse(text.trim()).map_err(|e| {
         let hint = if text.contains("://") {
             "write the reference without a scheme, e.g. `registry.example.com/ns/app:1.0`".to_string()

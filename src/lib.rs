@@ -3,21 +3,20 @@
 //! The modules follow the protocol's layers: [`reference`](mod@reference) (the Docker reference
 //! grammar) -> [`registry`] (transport, auth, manifests, blobs) and [`layout`] (OCI layouts on
 //! disk) -> [`copy`] (copying one image, many images) -> [`report`] (what happened, as data) ->
-//! [`app`] (the commands users run). Inputs have their own modules: [`image_list`] (the one list
+//! [`app`] and [`commands`] (the commands users run, one module each). Inputs have their own modules: [`image_list`] (the one list
 //! parser), [`issue_form`], [`config`], [`github_event`]; so do the outputs beyond the report:
 //! [`github`] (issue comments and labels), [`templates`] and [`notify`] (chat messages).
 
 pub mod app;
 pub mod cli;
+pub mod commands;
 pub mod config;
-pub mod config_run;
 pub mod copy;
 pub mod env;
 pub mod github;
 pub mod github_event;
 pub mod image_list;
 pub mod issue_form;
-pub mod issue_mode;
 pub mod layout;
 pub mod list_jobs;
 pub mod notify;

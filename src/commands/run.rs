@@ -3,11 +3,9 @@
 //! naming rule; `sync` jobs through the tag filters. All `images` lists are checked before
 //! anything is copied. One report for the whole run.
 
-use crate::app::{
-    copy_options, engine_with, finish, print_selections, NotifyPlan, RegistryCredentials,
-    UsageError,
-};
+use crate::app::{copy_options, engine_with, finish, NotifyPlan, RegistryCredentials, UsageError};
 use crate::cli::{CopyArgs, RunCmd};
+use crate::commands::sync::print_selections;
 use crate::config::NotifyOn;
 use crate::config::{Config, Job, Settings};
 use crate::copy::batch::Job as CopyJob;
