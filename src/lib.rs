@@ -3,9 +3,10 @@
 //! The modules follow the protocol's layers: [`reference`](mod@reference) (the Docker reference
 //! grammar) -> [`registry`] (transport, auth, manifests, blobs) and [`layout`] (OCI layouts on
 //! disk) -> [`copy`] (copying one image, many images) -> [`report`] (what happened, as data) ->
-//! [`app`] and [`commands`] (the commands users run, one module each). Inputs have their own modules: [`image_list`] (the one list
-//! parser), [`issue_form`], [`config`], [`github_event`]; so do the outputs beyond the report:
-//! [`github`] (issue comments and labels), [`templates`] and [`notify`] (chat messages).
+//! [`app`] and [`commands`] (the commands users run, one module each). Inputs have their own
+//! modules: [`image_list`] (the one list parser), [`issue_form`], [`config`], [`github_event`];
+//! so do the outputs beyond the report: [`github`] (issue comments and labels), [`templates`] and
+//! [`notify`] (chat messages).
 
 pub mod app;
 pub mod cli;
