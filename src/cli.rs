@@ -128,10 +128,10 @@ pub struct SyncCmd {
 #[derive(Debug, Args, Clone)]
 pub struct TagArgs {
     /// Copy only tags matching this regex (repeatable; a value may hold a comma list)
-    #[arg(long, value_name = "RE")]
+    #[arg(long, value_name = "RE", allow_hyphen_values = true)]
     pub include: Vec<String>,
     /// Skip tags matching this regex, applied after `--include` (repeatable; comma lists too)
-    #[arg(long, value_name = "RE")]
+    #[arg(long, value_name = "RE", allow_hyphen_values = true)]
     pub exclude: Vec<String>,
     /// After filtering, keep only the newest N tags under `--sort`
     #[arg(long, value_name = "N")]

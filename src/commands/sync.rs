@@ -20,9 +20,14 @@ pub fn tag_filter(args: &crate::cli::TagArgs) -> Result<crate::tag_filter::TagFi
     })
 }
 
+/// Sync a repository (or a namespace, or every image of an OCI layout) into the target.
 pub async fn sync(cmd: crate::cli::SyncCmd) -> Result<u8, UsageError> {
     let started = SystemTime::now();
     let t0 = Instant::now();
+    if let Some(layout) = crate::layout::LayoutRef::parse(&cmd.source) {
+        let layout = layout.map_err(|e| UsageError::new(format!("SRC_REPO: {e}")))?;
+        return sync_layout(cmd, layout, started, t0).await;
+    }
     let spec = crate::repo_sync::SyncSpec {
         source: cmd.source.clone(),
         target: cmd.destination.clone(),
@@ -98,4 +103,118 @@ pub fn print_selections(selections: &[crate::report::RepoSelection]) {
             let _ = writeln!(out, "  drop  {}: {}", d.tag, d.reason);
         }
     }
+}
+
+/// `sync oci:PATH DST`: every image of a layout into a registry, the way back from an offline
+/// bundle. An image named `[PATH/]NAME:TAG` goes to `DST/[PATH/]NAME:TAG`; a name without `:` is a
+/// tag and goes to `DST:NAME`. The filters see the tags, `--keep-latest` counts per repository.
+async fn sync_layout(
+    cmd: crate::cli::SyncCmd,
+    source: crate::layout::LayoutRef,
+    started: SystemTime,
+    t0: Instant,
+) -> Result<u8, UsageError> {
+    use crate::copy::image::{Destination, Origin};
+    use crate::report::{DroppedTag, RepoSelection};
+    use futures::StreamExt;
+    use std::collections::{BTreeMap, HashMap};
+    if source.name.is_some() {
+        return Err(UsageError::new(format!(
+            "SRC_REPO: `{source}` names one image; `sync` takes the whole layout"
+        ))
+        .hint(format!(
+            "write `oci:{}`, or copy one image with `registry-mirror copy`",
+            source.path.display()
+        )));
+    }
+    let layout =
+        crate::layout::Layout::open(&source.path).map_err(|e| UsageError::new(e.to_string()))?;
+    let names = layout.names().map_err(|e| UsageError::new(e.to_string()))?;
+    let base = cmd.destination.trim().trim_end_matches('/').to_string();
+    let filter = tag_filter(&cmd.tags)?;
+    // Repository part -> (tag, full name).
+    let mut groups: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for n in &names {
+        let (repo, tag) = match n.rsplit_once(':') {
+            Some((r, t)) if !r.is_empty() => (r.to_string(), t.to_string()),
+            _ => (String::new(), n.clone()),
+        };
+        groups.entry(repo).or_default().push((tag, n.clone()));
+    }
+    let mut jobs = Vec::new();
+    let mut selections = Vec::new();
+    for (repo, entries) in &groups {
+        let tags: Vec<String> = entries.iter().map(|(t, _)| t.clone()).collect();
+        let by_tag: HashMap<&str, &str> = entries
+            .iter()
+            .map(|(t, n)| (t.as_str(), n.as_str()))
+            .collect();
+        let sel = filter.select(&tags, &HashMap::new());
+        let target_repo = if repo.is_empty() {
+            base.clone()
+        } else {
+            format!("{base}/{repo}")
+        };
+        for tag in &sel.kept {
+            let target = crate::app::parse_reference(&format!("{target_repo}:{tag}"), "DST_REPO")?;
+            let name = by_tag.get(tag.as_str()).copied().unwrap_or(tag.as_str());
+            jobs.push((
+                Origin::Layout(crate::layout::LayoutRef {
+                    path: source.path.clone(),
+                    name: Some(name.to_string()),
+                }),
+                Destination::Registry(target),
+            ));
+        }
+        selections.push(RepoSelection {
+            source: if repo.is_empty() {
+                source.to_string()
+            } else {
+                format!("{source}:{repo}")
+            },
+            target: target_repo,
+            tags: tags.len(),
+            kept: sel.kept.clone(),
+            dropped: sel
+                .dropped
+                .into_iter()
+                .map(|(tag, reason)| DroppedTag { tag, reason })
+                .collect(),
+        });
+    }
+    print_selections(&selections);
+    let jobs = match cmd.copy.shard {
+        Some(shard) => shard.take(jobs, 0),
+        None => jobs,
+    };
+    let opts = copy_options(&cmd.copy)?;
+    let targets: Vec<String> = jobs
+        .iter()
+        .filter_map(|(_, d)| match d {
+            Destination::Registry(r) => Some(r.registry().to_string()),
+            Destination::Layout(_) => None,
+        })
+        .collect();
+    let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+    let engine = engine(&cmd.copy, &[], &targets)?;
+    let mut done: Vec<(usize, crate::report::ImageReport)> =
+        futures::stream::iter(jobs.iter().enumerate())
+            .map(|(i, (from, to))| {
+                let (engine, opts) = (&engine, &opts);
+                async move { (i, engine.copy_from(from, to, opts).await) }
+            })
+            .buffer_unordered(cmd.copy.parallel.max(1) as usize)
+            .collect()
+            .await;
+    done.sort_by_key(|(i, _)| *i);
+    let mut run = RunReport::new(
+        started,
+        t0.elapsed(),
+        opts.dry_run,
+        done.into_iter().map(|(_, r)| r).collect(),
+    );
+    run.sync = selections;
+    let plan = NotifyPlan::task(format!("sync {source}"));
+    finish(&mut run, &cmd.copy, "registry-mirror sync", plan).await?;
+    Ok(run.exit_code())
 }

@@ -261,3 +261,87 @@ fn mirror_into_a_layout_names_each_image_by_its_target_path() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(report["summary"]["skipped"], 2);
 }
+
+#[test]
+fn an_offline_bundle_round_trip_mirror_into_a_layout_then_sync_it_into_a_registry() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    let web = image_with_base(Format::Docker, "linux", "amd64", None, &[], &[1200], 6);
+    let api = image_with_base(Format::Oci, "linux", "amd64", None, &[], &[1300], 7);
+    crate::support::push_image(&src.client(), "library/web", Some("1.27"), &web);
+    crate::support::push_image(&src.client(), "team/api", Some("2.0"), &api);
+    crate::support::push_image(&src.client(), "team/api", Some("2.1-rc.1"), &api);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = format!("oci:{}", dir.path().display());
+    let list = format!(
+        "{}\n{}\n{}\n",
+        src.reference("library/web", "1.27"),
+        src.reference("team/api", "2.0"),
+        src.reference("team/api", "2.1-rc.1"),
+    );
+    let mut cli = bin();
+    // `--format preserve` both ways: the bundle and the registry keep the source's digests.
+    cli.args([
+        "mirror",
+        "--format",
+        "preserve",
+        "-f",
+        "-",
+        "--target-registry",
+        &bundle,
+        "--target-namespace",
+        "m",
+    ])
+    .write_stdin(list);
+    let out = cli.run_with_report();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // The other side of the air gap: every image of the bundle, prereleases left out.
+    let mut cli = bin();
+    cli.args([
+        "sync",
+        "--format",
+        "preserve",
+        &bundle,
+        &format!("{}/imported", dst.host()),
+        "--exclude",
+        "-rc",
+    ]);
+    let out = cli.run_with_report();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.report["summary"]["copied"], 2);
+    assert!(
+        out.stdout
+            .contains("  drop  2.1-rc.1: matches --exclude `-rc`"),
+        "{}",
+        out.stdout
+    );
+    let c = dst.client();
+    let mut catalog = c.catalog();
+    catalog.sort();
+    assert_eq!(catalog, ["imported/m/api", "imported/m/web"]);
+    assert_eq!(
+        c.head_manifest("imported/m/web", "1.27"),
+        Some(web.digest.clone())
+    );
+    assert_eq!(
+        c.head_manifest("imported/m/api", "2.0"),
+        Some(api.digest.clone())
+    );
+    assert_eq!(c.head_manifest("imported/m/api", "2.1-rc.1"), None);
+
+    // Again: nothing to do.
+    let mut cli = bin();
+    cli.args([
+        "sync",
+        "--format",
+        "preserve",
+        &bundle,
+        &format!("{}/imported", dst.host()),
+        "--exclude",
+        "-rc",
+    ]);
+    let out = cli.run_with_report();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.report["summary"]["skipped"], 2);
+}
