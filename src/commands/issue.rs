@@ -592,6 +592,64 @@ mod tests {
         }
     }
 
+    /// The whole comment, pinned: a change to the template or the filters shows here as a diff.
+    #[test]
+    fn the_report_comment_renders_exactly() {
+        let mut ok = crate::report::ImageReport::new(
+            "docker.io/library/nginx:1.27",
+            "registry.example.com/mirrors/nginx:1.27",
+        );
+        ok.status = Status::Copied;
+        ok.digest = Some(format!("sha256:{}", "ab".repeat(32)));
+        ok.platforms = vec!["linux/amd64".into(), "linux/arm64".into()];
+        ok.bytes = 3 << 20;
+        ok.duration_ms = 1500;
+        let mut bad = crate::report::ImageReport::new(
+            "quay.io/team/app:2`x",
+            "registry.example.com/mirrors/app:2",
+        );
+        bad.error =
+            Some("manifest `quay.io/team/app:2` not found\nhint: check the tag @here".into());
+        let run = RunReport::new(
+            SystemTime::now(),
+            Duration::from_millis(2500),
+            false,
+            vec![ok, bad],
+        );
+        let body = flow("en").report_body(&run).expect("render");
+        assert_eq!(
+            body,
+            "<!-- registry-mirror:report -->\n\
+             ### ⚠️ 1 of 2 images failed\n\
+             \n\
+             **2** images: 1 copied, 0 already up to date, 1 failed · 3.0 MiB moved · 2.5s\n\
+             \n\
+             | status | source | target | digest | platforms | size | time |\n\
+             |---|---|---|---|---|---|---|\n\
+             | ✅ copied | `docker.io/library/nginx:1.27` | `registry.example.com/mirrors/nginx:1.27` | `sha256:abababababab` | linux/amd64, linux/arm64 | 3.0 MiB | 1.5s |\n\
+             | ❌ failed | ``quay.io/team/app:2`x`` | `registry.example.com/mirrors/app:2` | — |  | — | 0.0s |\n\
+             \n\
+             #### Failures\n\
+             \n\
+             **``quay.io/team/app:2`x``** → `registry.example.com/mirrors/app:2`\n\
+             \n\
+             ```text\n\
+             manifest `quay.io/team/app:2` not found\n\
+             hint: check the tag @here\n\
+             ```\n\
+             \n\
+             An allowed author can comment `/retry` to copy what is still missing.\n\
+             \n\
+             #### Pull\n\
+             \n\
+             ```sh\n\
+             docker pull registry.example.com/mirrors/nginx:1.27\n\
+             ```\n\
+             \n\
+             [Run log](https://github.com/o/r/actions/runs/1)\n"
+        );
+    }
+
     #[test]
     fn a_huge_report_stays_under_the_comment_limit() {
         let images: Vec<_> = (0..3000)
