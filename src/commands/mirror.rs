@@ -6,7 +6,7 @@ use crate::report::RunReport;
 use std::time::{Instant, SystemTime};
 
 /// Stands in for the registry while naming images that go into an OCI layout.
-const LAYOUT_REGISTRY: &str = "oci-layout.invalid";
+pub(crate) const LAYOUT_REGISTRY: &str = "oci-layout.invalid";
 
 /// Parse the list, place every image in the target namespace, copy them `--parallel` at a time.
 pub async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {

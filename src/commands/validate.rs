@@ -53,8 +53,30 @@ pub fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
         crate::registry::platform::parse_list(&platforms.join(","))
             .map_err(|e| UsageError::new(format!("platforms: {e}")).hint("write platforms as `os/arch[/variant]`, comma-separated, e.g. `linux/amd64,linux/arm64`"))?;
     }
-    let jobs = list_jobs(&text, cmd.list.max_images, &cmd.target, false)?;
+    // `--target-registry oci:PATH`: shown as the names the images get in that layout.
+    let layout = match cmd
+        .target
+        .target_registry
+        .as_deref()
+        .and_then(crate::layout::LayoutRef::parse)
+    {
+        Some(l) => Some(l.map_err(|e| UsageError::new(format!("--target-registry: {e}")))?),
+        None => None,
+    };
+    let mut target = cmd.target.clone();
+    if layout.is_some() {
+        target.target_registry = Some(crate::commands::mirror::LAYOUT_REGISTRY.to_string());
+    }
+    let jobs = list_jobs(&text, cmd.list.max_images, &target, false)?;
     let shown = |r: &Reference| {
+        if let Some(l) = &layout {
+            return format!(
+                "oci:{}:{}:{}",
+                l.path.display(),
+                r.repository(),
+                r.tag().unwrap_or("latest")
+            );
+        }
         r.to_string()
             .replace(PLACEHOLDER_REGISTRY, "$TARGET_REGISTRY")
     };

@@ -117,3 +117,25 @@ fn too_many_images_is_a_clear_error() {
     );
     assert!(stderr.contains("`--max-images 3`"), "{stderr}");
 }
+
+#[test]
+fn a_layout_target_shows_the_names_in_the_layout() {
+    let (code, stdout, stderr) = validate(
+        &[
+            "-f",
+            "-",
+            "--target-registry",
+            "oci:./bundle",
+            "--target-namespace",
+            "m",
+        ],
+        "nginx:1.27\ngcr.io/distroless/static:nonroot\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "line   1: docker.io/library/nginx:1.27 -> oci:./bundle:m/nginx:1.27 [linux/amd64]\n\
+         line   2: gcr.io/distroless/static:nonroot -> oci:./bundle:m/static:nonroot [linux/amd64]\n\
+         2 images valid\n"
+    );
+}
