@@ -90,8 +90,16 @@ Examples:
 #[derive(Debug, Subcommand)]
 pub enum ReportCmd {
     /// Merge the JSON reports of several shards into one (JSON and Markdown)
+    #[command(after_help = MERGE_EXAMPLES)]
     Merge(MergeCmd),
 }
+
+const MERGE_EXAMPLES: &str = "\
+Exits 1 when any image of any shard failed.
+
+Examples:
+  # after the matrix jobs uploaded report-1.json ... report-4.json as artifacts
+  registry-mirror report merge report-*.json --report-json report.json --summary summary.md";
 
 #[derive(Debug, Args)]
 pub struct MergeCmd {
