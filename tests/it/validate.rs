@@ -139,3 +139,28 @@ fn a_layout_target_shows_the_names_in_the_layout() {
          2 images valid\n"
     );
 }
+
+#[test]
+fn every_command_shows_examples_in_its_help() {
+    for cmd in [
+        &["copy"][..],
+        &["sync"],
+        &["mirror"],
+        &["issue"],
+        &["run"],
+        &["validate"],
+        &["plan"],
+        &["report", "merge"],
+    ] {
+        let mut cli = bin();
+        cli.args(cmd).arg("--help");
+        let out = cli.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{cmd:?}");
+        assert!(
+            text.contains("Examples:"),
+            "{cmd:?} --help has no examples:\n{text}"
+        );
+        assert!(text.contains("registry-mirror "), "{cmd:?}");
+    }
+}
