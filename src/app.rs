@@ -284,11 +284,9 @@ pub fn engine_with(
             session.set_credentials(&registry, role, c.clone(), from.clone());
         }
     }
-    Ok(Engine::new(
-        session,
-        args.blobs_in_flight as usize,
-        args.retries,
-    ))
+    let mut engine = Engine::new(session, args.blobs_in_flight as usize, args.retries);
+    engine.state = args.state.as_deref().map(crate::copy::state::State::load);
+    Ok(engine)
 }
 
 /// The link to this workflow run under GitHub Actions.
@@ -322,6 +320,15 @@ impl NotifyPlan<'_> {
             extra: Vec::new(),
             wanted: None,
             templates: None,
+        }
+    }
+}
+
+/// Keep what this run learned for the next (`--state`); a failure to write it is a warning.
+pub fn save_state(engine: &Engine) {
+    if let Some(state) = &engine.state {
+        if let Err(e) = state.save() {
+            tracing::warn!("cannot write the state file: {e}; the next run reads manifests again");
         }
     }
 }

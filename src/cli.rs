@@ -364,6 +364,10 @@ pub struct CopyArgs {
     /// Append the Markdown report to this file
     #[arg(long, value_name = "FILE", env = crate::env::GITHUB_STEP_SUMMARY)]
     pub summary: Option<PathBuf>,
+    /// Remember what converted sources became in FILE, so re-runs judge them up to date with
+    /// HEADs alone (keep it between runs, e.g. with actions/cache)
+    #[arg(long, value_name = "FILE", env = crate::env::REGISTRY_MIRROR_STATE)]
+    pub state: Option<PathBuf>,
     /// Run one share of the images (`I/N`, from `plan --shards N`)
     #[arg(long, value_name = "I/N")]
     pub shard: Option<crate::shard::Shard>,

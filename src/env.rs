@@ -76,3 +76,6 @@ pub const SLACK_WEBHOOK_URL: &str = "SLACK_WEBHOOK_URL";
 pub const NOTIFY_WEBHOOK_URL: &str = "NOTIFY_WEBHOOK_URL";
 /// `always`, `failure` or `never` (`--notify-on`).
 pub const NOTIFY_ON: &str = "NOTIFY_ON";
+
+/// The `--state FILE` of copying commands.
+pub const REGISTRY_MIRROR_STATE: &str = "REGISTRY_MIRROR_STATE";

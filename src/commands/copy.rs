@@ -56,6 +56,7 @@ pub async fn copy(cmd: CopyCmd) -> Result<u8, UsageError> {
     };
     let engine = engine(&cmd.copy, &sources, &targets)?;
     let report = engine.copy_from(&source, &target, &opts).await;
+    crate::app::save_state(&engine);
     let mut run = RunReport::new(started, t0.elapsed(), opts.dry_run, vec![report]);
     let plan = NotifyPlan::task(format!("copy {source}"));
     finish(&mut run, &cmd.copy, "registry-mirror copy", plan).await?;

@@ -242,6 +242,7 @@ impl Flow {
         let reports = engine
             .copy_all(&batch, &opts, copy_args.parallel as usize, |_| {})
             .await;
+        crate::app::save_state(&engine);
         let mut run = RunReport::new(started, t0.elapsed(), opts.dry_run, reports);
         let title = match &req.issue {
             Some(i) => format!(

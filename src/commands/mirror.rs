@@ -56,6 +56,7 @@ pub async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {
             |_| progress.image_done(),
         )
         .await;
+    crate::app::save_state(&engine);
     progress.finish();
     let mut run = RunReport::new(started, t0.elapsed(), opts.dry_run, reports);
     let plan = NotifyPlan::task(format!("mirror ({} images)", run.images.len()));

@@ -104,6 +104,7 @@ pub async fn run(cmd: RunCmd) -> Result<u8, UsageError> {
         let reports = engine
             .copy_all(&copy_jobs, &opts, p.args.parallel as usize, |_| {})
             .await;
+        crate::app::save_state(&engine);
         images.extend(reports);
         let failed = images[first..]
             .iter()

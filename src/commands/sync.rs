@@ -77,6 +77,7 @@ pub async fn sync(cmd: crate::cli::SyncCmd) -> Result<u8, UsageError> {
     let reports = engine
         .copy_all(&jobs, &opts, cmd.copy.parallel as usize, |_| {})
         .await;
+    crate::app::save_state(&engine);
     let mut run = RunReport::new(started, t0.elapsed(), opts.dry_run, reports);
     run.sync = selections;
     let plan = NotifyPlan::task(format!("sync {}", cmd.source.trim()));

@@ -229,6 +229,14 @@ impl Engine {
             if e.digest == head.digest && passes_through(&head.media_type, opts) {
                 return self.finish_skipped(report, &head.digest, opts, None);
             }
+            // A converted source: what it became last time, if the target still holds that.
+            let remembered = self
+                .state
+                .as_ref()
+                .and_then(|s| s.written(&head.digest, opts));
+            if remembered.as_deref() == Some(e.digest.as_str()) {
+                return self.finish_skipped(report, &e.digest, opts, None);
+            }
         }
 
         // 3. Fetch the source manifests and plan.
@@ -239,6 +247,9 @@ impl Engine {
             .as_ref()
             .is_some_and(|e| e.digest == plan.top.digest)
         {
+            if let Some(state) = &self.state {
+                state.record(&head.digest, opts, &plan.top.digest);
+            }
             return self.finish_skipped(report, &plan.top.digest, opts, Some(&plan));
         }
         fill(report, &plan);
@@ -287,6 +298,9 @@ impl Engine {
             }
         }
         report.status = Status::Copied;
+        if let Some(state) = &self.state {
+            state.record(&head.digest, opts, &plan.top.digest);
+        }
         info!(source = %src.describe(), target = %target, digest = %plan.top.digest, bytes = report.bytes, "copied");
         Ok(())
     }

@@ -9,6 +9,7 @@ mod export;
 pub mod image;
 pub mod plan;
 pub mod source;
+pub mod state;
 
 use crate::registry::client::Session;
 use crate::registry::platform::Platform;
@@ -71,6 +72,8 @@ pub struct Engine {
     pub retries: u32,
     /// Bytes moved by every blob transfer so far (for progress display).
     pub bytes_moved: Arc<std::sync::atomic::AtomicU64>,
+    /// What converted sources became (`--state FILE`), when kept.
+    pub state: Option<state::State>,
     /// OCI layouts written in this run, one handle per directory (they serialize `index.json`).
     pub layouts:
         std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Arc<crate::layout::Layout>>>,
@@ -86,6 +89,7 @@ impl Engine {
             retries,
             bytes_moved: Arc::default(),
             layouts: Default::default(),
+            state: None,
         }
     }
 }

@@ -177,3 +177,54 @@ fn a_blob_read_cut_in_the_middle_resumes_with_a_range_request() {
     assert_eq!(dst.client().head_manifest("big/app", "1"), Some(img.digest));
     assert_eq!(dst.client().get_blob("big/app", &layer.digest()), data);
 }
+
+/// An OCI source written as Docker v2s2 gets a new digest, so two HEADs cannot tell it is up
+/// to date; `--state FILE` remembers what it became, and the re-run stops at the HEADs.
+#[test]
+fn state_lets_a_converted_image_be_judged_up_to_date_with_heads_alone() {
+    use crate::support::{bin, image_with_base};
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    let img = image_with_base(Format::Oci, "linux", "amd64", None, &[], &[3000], 8);
+    push_image(&src.client(), "oci/app", Some("1"), &img);
+    let state = tempfile::tempdir().unwrap();
+    let state_file = state.path().join("state.json");
+    let run = |extra: &[&str]| {
+        let mut cli = bin();
+        cli.args([
+            "copy",
+            &src.reference("oci/app", "1"),
+            &dst.reference("oci/app", "1"),
+        ])
+        .args(extra);
+        cli.run_with_report()
+    };
+    let manifest_gets = |log: &str, from: usize| {
+        log.lines()
+            .skip(from)
+            .filter(|l| l.contains("\"GET /v2/oci/app/manifests/"))
+            .count()
+    };
+    let with_state = ["--state", state_file.to_str().unwrap()];
+    let first = run(&with_state);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(first.report["images"][0]["converted"], true);
+    assert!(state_file.is_file());
+
+    // Without the state: up to date too, but only after reading the source manifest.
+    let before = src.log().lines().count();
+    let again = run(&[]);
+    assert_eq!(again.report["images"][0]["status"], "skipped");
+    assert!(manifest_gets(&src.log(), before) > 0);
+
+    // With it: HEADs only.
+    let before = src.log().lines().count();
+    let again = run(&with_state);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.report["images"][0]["status"], "skipped");
+    assert_eq!(manifest_gets(&src.log(), before), 0, "{}", src.log());
+    assert_eq!(
+        again.report["images"][0]["digest"],
+        first.report["images"][0]["digest"]
+    );
+}
