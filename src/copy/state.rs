@@ -115,7 +115,7 @@ mod tests {
         assert_eq!(s.written(&a, &opts), Some(b.to_string()));
         let oci = CopyOptions {
             format: Format::Oci,
-            ..opts
+            ..opts.clone()
         };
         assert_eq!(s.written(&a, &oci), None, "other options, other entry");
         // Garbage in the file is an empty state, not an error.
