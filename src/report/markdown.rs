@@ -143,4 +143,40 @@ mod tests {
         assert!(md.contains("boom &lt;b&gt;@\u{200b}team&lt;/b&gt;"));
         assert!(md.contains("**2** images: 1 copied, 0 up to date, 1 failed"));
     }
+
+    #[test]
+    fn a_sync_lists_its_dropped_tags_with_reasons() {
+        let mut r = RunReport::new(SystemTime::UNIX_EPOCH, Duration::from_secs(1), true, vec![]);
+        r.sync = vec![crate::report::RepoSelection {
+            source: "docker.io/library/nginx".into(),
+            target: "r/ns/nginx".into(),
+            tags: 3,
+            kept: vec!["1.27.2".into()],
+            dropped: vec![
+                crate::report::DroppedTag {
+                    tag: "1.27.2-alpine".into(),
+                    reason: "matches --exclude `alpine|slim`".into(),
+                },
+                crate::report::DroppedTag {
+                    tag: "latest".into(),
+                    reason: "matches no --include pattern".into(),
+                },
+            ],
+        }];
+        let md = render(&r, "sync");
+        assert!(
+            md.contains("### Tags of `docker.io/library/nginx`: 3 listed, 1 kept, 2 dropped"),
+            "{md}"
+        );
+        // The `|` of a pattern cannot split the table row.
+        assert!(
+            md.contains("| 1.27.2-alpine | matches --exclude 'alpine\\|slim' |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| latest | matches no --include pattern |"),
+            "{md}"
+        );
+        assert!(md.contains("_Dry run: nothing was written._"), "{md}");
+    }
 }
