@@ -5,10 +5,8 @@
 #   bash bench/copy-1gib.sh [LAYER_MIB]   (default 1024)
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-install_missing
 MIB=${1:-1024}
-cargo build --release --quiet
-BIN=target/release/registry-mirror
+prepare
 SRC=$(start_registry source)
 DST=$(start_registry target)
 echo "seeding $SRC/bench/big:1 with a $MIB MiB layer..."

@@ -5,9 +5,7 @@
 #   bash bench/demo.sh
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-install_missing
-cargo build --release --quiet
-BIN=target/release/registry-mirror
+prepare
 SRC=$(start_registry source)
 DST=$(start_registry target)
 echo "source registry $SRC, target registry $DST; seeding images..."

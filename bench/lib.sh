@@ -22,6 +22,13 @@ install_missing() {
   fi
 }
 
+# prepare: the tools installed and the release binary built; sets BIN (an absolute path).
+prepare() {
+  install_missing
+  cargo build --release --quiet
+  BIN="$PWD/target/release/registry-mirror"
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

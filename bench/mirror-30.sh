@@ -7,9 +7,7 @@
 #   bash bench/mirror-30.sh
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-install_missing
-cargo build --release --quiet
-BIN=target/release/registry-mirror
+prepare
 SRC=$(start_registry source)
 DST=$(start_registry target)
 DST2=$(start_registry target-skopeo) # skopeo gets its own empty target: no blob is there already

@@ -5,9 +5,7 @@
 #   bash bench/sync-200.sh
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-install_missing
-cargo build --release --quiet
-BIN=target/release/registry-mirror
+prepare
 SRC=$(NO_ACCESSLOG=false start_registry source)
 DST=$(NO_ACCESSLOG=false start_registry target)
 seed_image "$SRC/library/app:1.0.0" 1

@@ -293,12 +293,15 @@ pub fn engine_with(
 pub fn run_link() -> Option<String> {
     let repo = crate::env::var(crate::env::GITHUB_REPOSITORY)?;
     let id = crate::env::var(crate::env::GITHUB_RUN_ID)?;
-    let server = crate::env::var(crate::env::GITHUB_SERVER_URL)
-        .unwrap_or_else(|| "https://github.com".into());
-    Some(format!(
-        "{}/{repo}/actions/runs/{id}",
-        server.trim_end_matches('/')
-    ))
+    Some(format!("{}/{repo}/actions/runs/{id}", server_url()))
+}
+
+/// `GITHUB_SERVER_URL` without a trailing `/` (default `https://github.com`).
+pub fn server_url() -> String {
+    crate::env::var(crate::env::GITHUB_SERVER_URL)
+        .unwrap_or_else(|| "https://github.com".into())
+        .trim_end_matches('/')
+        .to_string()
 }
 
 /// What a run's notification says and where it goes, beyond the flags.

@@ -243,24 +243,22 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
                 ))
             }
             (Some(_), None) => {
-                for k in ["include", "exclude", "keep_latest", "sort", "all_repos"] {
-                    let set = match k {
-                        "include" => job.include.is_some(),
-                        "exclude" => job.exclude.is_some(),
-                        "keep_latest" => job.keep_latest.is_some(),
-                        "sort" => job.sort.is_some(),
-                        _ => job.all_repos,
-                    };
-                    if set {
-                        return Err(err(
-                            jl(k),
-                            field(k),
-                            format!(
-                                "`{k}` belongs to `sync` jobs; job `{}` is an `images` job",
-                                job.name
-                            ),
-                        ));
-                    }
+                let sync_keys = [
+                    ("include", job.include.is_some()),
+                    ("exclude", job.exclude.is_some()),
+                    ("keep_latest", job.keep_latest.is_some()),
+                    ("sort", job.sort.is_some()),
+                    ("all_repos", job.all_repos),
+                ];
+                if let Some((k, _)) = sync_keys.into_iter().find(|(_, set)| *set) {
+                    return Err(err(
+                        jl(k),
+                        field(k),
+                        format!(
+                            "`{k}` belongs to `sync` jobs; job `{}` is an `images` job",
+                            job.name
+                        ),
+                    ));
                 }
             }
             (None, Some(_)) => {

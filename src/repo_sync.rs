@@ -10,6 +10,7 @@ use crate::registry::error::RegistryError;
 use crate::registry::manifest::Parsed;
 use crate::report::{DroppedTag, RepoSelection};
 use crate::tag_filter::{Sort, TagFilter};
+use futures::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
 use tracing::info;
 
@@ -66,6 +67,15 @@ impl SyncError {
             SyncError::Tags { source, .. } | SyncError::Created { source, .. } => source.hint(),
         }
     }
+}
+
+/// The registry a `sync` source or target names: its first component, normalized like a
+/// reference's (`nginx` alone means Docker Hub).
+pub fn registry_of(text: &str) -> String {
+    let first = text.trim().split('/').next().unwrap_or_default();
+    Reference::parse(&format!("{first}/x"))
+        .map(|r| r.registry().to_string())
+        .unwrap_or_else(|_| first.to_string())
 }
 
 /// `registry/repository` without tag or digest.
@@ -206,44 +216,51 @@ async fn created_dates(
     repo: &Reference,
     tags: &[String],
 ) -> Result<HashMap<String, String>, SyncError> {
-    let mut out = HashMap::new();
-    for tag in tags {
-        let failed = |source| SyncError::Created {
-            reference: repo.with_tag(tag).to_string(),
-            source: Box::new(source),
-        };
-        let mut raw = client
-            .manifest_get(repo.repository(), tag, None)
-            .await
-            .map_err(failed)?;
-        if let Ok(Parsed::Index(idx)) = raw.parse() {
-            let Some(first) = idx.manifests.first() else {
-                continue;
-            };
-            raw = client
-                .manifest_get(
-                    repo.repository(),
-                    first.digest.as_str(),
-                    Some(&first.digest),
-                )
+    // Several tags at once: each is two or three small requests, round trips dominate.
+    let found: Vec<Option<(String, String)>> = futures::stream::iter(tags)
+        .map(|tag| async move {
+            created_of(client, repo, tag)
                 .await
-                .map_err(failed)?;
-        }
-        let Ok(Parsed::Image(img)) = raw.parse() else {
-            continue;
+                .map(|c| c.map(|c| (tag.clone(), c)))
+                .map_err(|source| SyncError::Created {
+                    reference: repo.with_tag(tag).to_string(),
+                    source: Box::new(source),
+                })
+        })
+        .buffered(8)
+        .try_collect()
+        .await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
+/// `created` of one tag's image config (an index: its first image's), when it has one.
+async fn created_of(
+    client: &RegistryClient,
+    repo: &Reference,
+    tag: &str,
+) -> Result<Option<String>, RegistryError> {
+    let mut raw = client.manifest_get(repo.repository(), tag, None).await?;
+    if let Ok(Parsed::Index(idx)) = raw.parse() {
+        let Some(first) = idx.manifests.first() else {
+            return Ok(None);
         };
-        let config = client
-            .blob_get_small(repo.repository(), &img.config.digest, 4 << 20)
-            .await
-            .map_err(failed)?;
-        if let Some(c) = serde_json::from_slice::<serde_json::Value>(&config)
-            .ok()
-            .and_then(|v| v["created"].as_str().map(normalize_time))
-        {
-            out.insert(tag.clone(), c);
-        }
+        raw = client
+            .manifest_get(
+                repo.repository(),
+                first.digest.as_str(),
+                Some(&first.digest),
+            )
+            .await?;
     }
-    Ok(out)
+    let Ok(Parsed::Image(img)) = raw.parse() else {
+        return Ok(None);
+    };
+    let config = client
+        .blob_get_small(repo.repository(), &img.config.digest, 4 << 20)
+        .await?;
+    Ok(serde_json::from_slice::<serde_json::Value>(&config)
+        .ok()
+        .and_then(|v| v["created"].as_str().map(normalize_time)))
 }
 
 /// RFC 3339 as UTC text that sorts by time (`humantime` reads it; fall back to the text).

@@ -95,7 +95,6 @@ impl Templates {
             })?;
         env.set_syntax(syntax);
         env.add_filter("text", |s: String| text(&s));
-        env.add_filter("cell", |s: String| cell(&s));
         env.add_filter("code", |s: String| code(&s));
         env.add_filter("msg", |s: String| message(&s));
         env.add_filter("fence", |s: String| fence(&s));
@@ -164,7 +163,8 @@ fn one_line(s: &str) -> String {
         .collect()
 }
 
-/// Plain text in Markdown: no emphasis, links, HTML, mentions, issue references or autolinks.
+/// Plain text in Markdown (table cells too: `|` is escaped): no emphasis, links, HTML, mentions,
+/// issue references or autolinks.
 pub fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     // GitHub links URLs, `@user` and `#123` after Markdown is parsed, so escapes alone do not
@@ -187,11 +187,6 @@ pub fn text(s: &str) -> String {
         }
     }
     out
-}
-
-/// Text inside a table cell: like [`text`]; `|` is already escaped there.
-pub fn cell(s: &str) -> String {
-    text(s)
 }
 
 /// An inline code span that holds any text safely (GitHub interprets nothing inside).

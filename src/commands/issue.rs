@@ -43,17 +43,14 @@ struct Links {
 }
 
 impl Links {
+    /// The run, else the repository's Actions page, else the server.
     fn from_env() -> Links {
-        let server = crate::env::var(crate::env::GITHUB_SERVER_URL)
-            .unwrap_or_else(|| "https://github.com".into());
-        let repo = crate::env::var(crate::env::GITHUB_REPOSITORY).unwrap_or_default();
-        let run_url = match crate::env::var(crate::env::GITHUB_RUN_ID) {
-            Some(id) if !repo.is_empty() => {
-                format!("{}/{repo}/actions/runs/{id}", server.trim_end_matches('/'))
+        let run_url = crate::app::run_link().unwrap_or_else(|| {
+            match crate::env::var(crate::env::GITHUB_REPOSITORY) {
+                Some(repo) => format!("{}/{repo}/actions", crate::app::server_url()),
+                None => crate::app::server_url(),
             }
-            _ if !repo.is_empty() => format!("{}/{repo}/actions", server.trim_end_matches('/')),
-            _ => server,
-        };
+        });
         Links { run_url }
     }
 }
@@ -146,6 +143,9 @@ pub async fn issue(cmd: IssueCmd) -> Result<u8, UsageError> {
         }
     }
 }
+
+/// Every problem of a request, and how many more were not listed.
+type Problems = (Vec<Problem>, usize);
 
 struct Request {
     images: String,
@@ -284,13 +284,12 @@ impl Flow {
     }
 
     /// Parse and check the request; every problem at once.
-    #[allow(clippy::type_complexity)]
     fn check(
         &self,
         cmd: &IssueCmd,
         req: &Request,
         copy_args: &crate::cli::CopyArgs,
-    ) -> Result<(Vec<LineJob>, crate::copy::CopyOptions), (Vec<Problem>, usize)> {
+    ) -> Result<(Vec<LineJob>, crate::copy::CopyOptions), Problems> {
         let problem = |reason: String, hint: Option<String>| Problem {
             line: None,
             text: None,

@@ -404,17 +404,10 @@ fn registries_of(p: &Planned<'_>) -> (Vec<String>, Vec<String>) {
                 .map(|j| j.target.registry().to_string())
                 .collect(),
         ),
-        Work::Sync(spec) => {
-            let first = |s: &str| {
-                crate::repo_sync::repository(&format!(
-                    "{}/x",
-                    s.split('/').next().unwrap_or_default()
-                ))
-                .map(|r| r.registry().to_string())
-                .unwrap_or_default()
-            };
-            (vec![first(&spec.source)], vec![first(&spec.target)])
-        }
+        Work::Sync(spec) => (
+            vec![crate::repo_sync::registry_of(&spec.source)],
+            vec![crate::repo_sync::registry_of(&spec.target)],
+        ),
     }
 }
 

@@ -44,16 +44,8 @@ pub async fn sync(cmd: crate::cli::SyncCmd) -> Result<u8, UsageError> {
         }
     }
     let opts = copy_options(&cmd.copy)?;
-    let src_registry = cmd.source.split('/').next().unwrap_or_default().to_string();
-    let dst_registry = crate::repo_sync::repository(&format!(
-        "{}/x",
-        cmd.destination.trim().trim_end_matches('/')
-    ))
-    .map(|r| r.registry().to_string())
-    .unwrap_or_default();
-    let src_registry = crate::repo_sync::repository(&format!("{src_registry}/x"))
-        .map(|r| r.registry().to_string())
-        .unwrap_or(src_registry);
+    let src_registry = crate::repo_sync::registry_of(&cmd.source);
+    let dst_registry = crate::repo_sync::registry_of(&cmd.destination);
     let engine = engine(&cmd.copy, &[&src_registry], &[&dst_registry])?;
     let (jobs, selections) = match crate::repo_sync::plan(&engine, &spec).await {
         Ok(v) => v,
@@ -117,7 +109,6 @@ async fn sync_layout(
 ) -> Result<u8, UsageError> {
     use crate::copy::image::{Destination, Origin};
     use crate::report::{DroppedTag, RepoSelection};
-    use futures::StreamExt;
     use std::collections::{BTreeMap, HashMap};
     if source.name.is_some() {
         return Err(UsageError::new(format!(
@@ -198,22 +189,11 @@ async fn sync_layout(
         .collect();
     let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
     let engine = engine(&cmd.copy, &[], &targets)?;
-    let mut done: Vec<(usize, crate::report::ImageReport)> =
-        futures::stream::iter(jobs.iter().enumerate())
-            .map(|(i, (from, to))| {
-                let (engine, opts) = (&engine, &opts);
-                async move { (i, engine.copy_from(from, to, opts).await) }
-            })
-            .buffer_unordered(cmd.copy.parallel.max(1) as usize)
-            .collect()
-            .await;
-    done.sort_by_key(|(i, _)| *i);
-    let mut run = RunReport::new(
-        started,
-        t0.elapsed(),
-        opts.dry_run,
-        done.into_iter().map(|(_, r)| r).collect(),
-    );
+    let reports = engine
+        .copy_pairs(&jobs, &opts, cmd.copy.parallel as usize, |_| {})
+        .await;
+    crate::app::save_state(&engine);
+    let mut run = RunReport::new(started, t0.elapsed(), opts.dry_run, reports);
     run.sync = selections;
     let plan = NotifyPlan::task(format!("sync {source}"));
     finish(&mut run, &cmd.copy, "registry-mirror sync", plan).await?;

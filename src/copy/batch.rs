@@ -37,11 +37,11 @@ impl Engine {
         layout: Option<&std::path::Path>,
         opts: &CopyOptions,
         parallel: usize,
-        mut on_done: impl FnMut(&ImageReport),
+        on_done: impl FnMut(&ImageReport),
     ) -> Vec<ImageReport> {
-        let mut done: Vec<(usize, ImageReport)> = futures::stream::iter(jobs.iter().enumerate())
-            .map(|(i, job)| async move {
-                let from = Origin::Registry(job.source.clone());
+        let pairs: Vec<(Origin, Destination)> = jobs
+            .iter()
+            .map(|job| {
                 let to = match layout {
                     Some(path) => Destination::Layout(LayoutRef {
                         path: path.to_path_buf(),
@@ -53,8 +53,22 @@ impl Engine {
                     }),
                     None => Destination::Registry(job.target.clone()),
                 };
-                (i, self.copy_from(&from, &to, opts).await)
+                (Origin::Registry(job.source.clone()), to)
             })
+            .collect();
+        self.copy_pairs(&pairs, opts, parallel, on_done).await
+    }
+
+    /// Copy every (source, target) pair, `parallel` at a time; reports in the order of `pairs`.
+    pub async fn copy_pairs(
+        &self,
+        pairs: &[(Origin, Destination)],
+        opts: &CopyOptions,
+        parallel: usize,
+        mut on_done: impl FnMut(&ImageReport),
+    ) -> Vec<ImageReport> {
+        let mut done: Vec<(usize, ImageReport)> = futures::stream::iter(pairs.iter().enumerate())
+            .map(|(i, (from, to))| async move { (i, self.copy_from(from, to, opts).await) })
             .buffer_unordered(parallel.max(1))
             .inspect(|(_, report)| on_done(report))
             .collect()

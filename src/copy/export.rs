@@ -56,12 +56,19 @@ impl Engine {
             other => other,
         };
         let plan = plan::build(&tree, &opts.platforms, format, Fallback::default())?;
-        if existing
-            .as_ref()
-            .is_some_and(|e| e.digest == plan.top.digest)
-            && existing_layout
+        let missing: Vec<_> = plan
+            .blobs
+            .iter()
+            .filter(|b| {
+                !existing_layout
+                    .as_ref()
+                    .is_some_and(|l| l.has_blob(&b.digest, b.size))
+            })
+            .collect();
+        if missing.is_empty()
+            && existing
                 .as_ref()
-                .is_some_and(|l| plan.blobs.iter().all(|b| l.has_blob(&b.digest, b.size)))
+                .is_some_and(|e| e.digest == plan.top.digest)
         {
             return self.finish_skipped(report, &plan.top.digest, opts, Some(&plan));
         }
@@ -77,15 +84,6 @@ impl Engine {
                 }
                 .into(),
             );
-            let missing: Vec<_> = plan
-                .blobs
-                .iter()
-                .filter(|b| {
-                    !existing_layout
-                        .as_ref()
-                        .is_some_and(|l| l.has_blob(&b.digest, b.size))
-                })
-                .collect();
             report.bytes = missing.iter().map(|b| b.size).sum();
             report.blobs.copied = missing.len() as u64;
             report.blobs.skipped = (plan.blobs.len() - missing.len()) as u64;

@@ -7,18 +7,9 @@ use std::process::Command;
 
 fn run(args: &[&str]) -> (i32, String, String, Value) {
     let mut cli = bin();
-    let report = cli.home().join("report.json");
-    cli.args(args).arg("--report-json").arg(&report);
-    let out = cli.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        std::fs::read(&report)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(Value::Null),
-    )
+    cli.args(args);
+    let o = cli.run_with_report();
+    (o.code, o.stdout, o.stderr, o.report)
 }
 
 fn skopeo(args: &[&str]) -> String {
@@ -214,27 +205,11 @@ fn mirror_into_a_layout_names_each_image_by_its_target_path() {
     );
     let mirror = || {
         let mut cli = bin();
-        let report = cli.home().join("report.json");
-        cli.args([
-            "mirror",
-            "-f",
-            "-",
-            "--target-registry",
-            &target,
-            "--target-namespace",
-            "mirrors",
-            "--report-json",
-        ])
-        .arg(&report)
-        .write_stdin(list.clone());
-        let out = cli.output().unwrap();
-        let r: Value = serde_json::from_slice(&std::fs::read(&report).unwrap_or_default())
-            .unwrap_or(Value::Null);
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-            r,
-        )
+        cli.args(["mirror", "-f", "-", "--target-registry", &target])
+            .args(["--target-namespace", "mirrors"])
+            .write_stdin(list.clone());
+        let o = cli.run_with_report();
+        (o.code, o.stderr, o.report)
     };
     let (code, stderr, report) = mirror();
     assert_eq!(code, 0, "{stderr}");
@@ -297,17 +272,14 @@ fn an_offline_bundle_round_trip_mirror_into_a_layout_then_sync_it_into_a_registr
     assert_eq!(out.code, 0, "{}", out.stderr);
 
     // The other side of the air gap: every image of the bundle, prereleases left out.
-    let mut cli = bin();
-    cli.args([
-        "sync",
-        "--format",
-        "preserve",
-        &bundle,
-        &format!("{}/imported", dst.host()),
-        "--exclude",
-        "-rc",
-    ]);
-    let out = cli.run_with_report();
+    let sync_bundle = || {
+        let mut cli = bin();
+        cli.args(["sync", "--format", "preserve", &bundle])
+            .arg(format!("{}/imported", dst.host()))
+            .args(["--exclude", "-rc"]);
+        cli.run_with_report()
+    };
+    let out = sync_bundle();
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(out.report["summary"]["copied"], 2);
     assert!(
@@ -331,17 +303,7 @@ fn an_offline_bundle_round_trip_mirror_into_a_layout_then_sync_it_into_a_registr
     assert_eq!(c.head_manifest("imported/m/api", "2.1-rc.1"), None);
 
     // Again: nothing to do.
-    let mut cli = bin();
-    cli.args([
-        "sync",
-        "--format",
-        "preserve",
-        &bundle,
-        &format!("{}/imported", dst.host()),
-        "--exclude",
-        "-rc",
-    ]);
-    let out = cli.run_with_report();
+    let out = sync_bundle();
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.report["summary"]["skipped"], 2);
 }
