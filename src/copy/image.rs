@@ -122,8 +122,9 @@ impl Engine {
     ) -> ImageReport {
         let start = Instant::now();
         let mut report = ImageReport::new(source.to_string(), target.to_string());
-        let result = match self.open_source(source, &mut report).await {
-            Ok((src, head)) => match target {
+        let result = async {
+            let (src, head) = self.open_source(source, &mut report).await?;
+            match target {
                 Destination::Registry(t) => {
                     self.copy_resolved(&src, &head, t, opts, &mut report).await
                 }
@@ -131,9 +132,9 @@ impl Engine {
                     self.export_resolved(&src, &head, t, opts, &mut report)
                         .await
                 }
-            },
-            Err(e) => Err(e),
-        };
+            }
+        }
+        .await;
         if let Err(e) = result {
             report.status = Status::Failed;
             report.error = Some(e.with_hint());
