@@ -6,9 +6,12 @@
 //! [`app`] and [`commands`] (the commands users run, one module each). Inputs have their own
 //! modules: [`image_list`] (the one list parser), [`issue_form`], [`config`], [`github_event`];
 //! so do the outputs beyond the report: [`github`] (issue comments and labels), [`templates`] and
-//! [`notify`] (chat messages).
+//! [`notify`] (chat messages). Every input is read with a size bound: [`bounded`].
+
+#![forbid(unsafe_code)]
 
 pub mod app;
+pub mod bounded;
 pub mod cli;
 pub mod commands;
 pub mod config;
