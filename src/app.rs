@@ -37,6 +37,18 @@ impl UsageError {
     }
 }
 
+/// A refused file input: what, where and why, and what to give instead.
+impl From<crate::bounded::FileError> for UsageError {
+    fn from(e: crate::bounded::FileError) -> UsageError {
+        let hint = e.hint();
+        let error = UsageError::new(e.to_string());
+        match hint {
+            Some(h) => error.hint(h),
+            None => error,
+        }
+    }
+}
+
 /// Parse the command line, run, and map the outcome to the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -78,24 +90,29 @@ async fn run(cli: Cli) -> Result<u8, UsageError> {
     }
 }
 
-/// The list text: the arguments (one line each), then the file or stdin.
-pub(crate) fn read_list(
-    input: &ListInput,
-    extra: Option<&std::path::Path>,
-) -> Result<String, UsageError> {
+/// The list text: the arguments (one line each), then the file or stdin, streamed line by line.
+/// Reading stops as soon as the file passes [`crate::bounded::LIST_LIMIT`] bytes or the list
+/// passes `--max-images` lines that are neither blank nor `#` comments (with the arguments).
+pub(crate) fn read_list(input: &ListInput) -> Result<String, UsageError> {
     let mut text = input.images.join("\n");
-    let file = extra.or(input.file.as_deref());
-    if let Some(path) = file {
-        let body = if path == std::path::Path::new("-") {
-            let mut s = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-                .map_err(|e| UsageError::new(format!("cannot read the list from stdin: {e}")))?;
-            s
-        } else {
-            std::fs::read_to_string(path).map_err(|e| {
-                UsageError::new(format!("cannot read the list `{}`: {e}", path.display()))
-            })?
-        };
+    if let Some(path) = input.file.as_deref() {
+        let counted = input
+            .images
+            .iter()
+            .flat_map(|i| i.lines())
+            .filter(|l| !l.trim().is_empty() && !l.trim().starts_with('#'))
+            .count();
+        let limit = crate::bounded::LIST_LIMIT;
+        let body = read_stream(
+            path,
+            "the list",
+            limit,
+            &format!(
+                "split the list into parts of at most {}",
+                crate::bounded::human(limit)
+            ),
+            Some((input.max_images, counted)),
+        )?;
         if !text.is_empty() {
             text.push('\n');
         }
@@ -106,6 +123,50 @@ pub(crate) fn read_list(
             .hint("name images as arguments, or give a list with `--file FILE` (`-` for stdin)"));
     }
     Ok(text)
+}
+
+/// `path` (`-`: stdin) streamed with [`crate::bounded::read_lines`]: at most `byte_limit`
+/// bytes (else the error has `large_hint`), and with `lines = (max, already counted)` at most
+/// `max` image lines. `what` names the input in errors (`the list`).
+pub(crate) fn read_stream(
+    path: &std::path::Path,
+    what: &str,
+    byte_limit: u64,
+    large_hint: &str,
+    lines: Option<(usize, usize)>,
+) -> Result<String, UsageError> {
+    use crate::bounded::{read_lines, StreamError};
+    let stdin = path == std::path::Path::new("-");
+    let source = if stdin {
+        format!("{what} from stdin")
+    } else {
+        format!("{what} `{}`", path.display())
+    };
+    let (max, counted) = match lines {
+        Some((max, counted)) => (Some(max), counted),
+        None => (None, 0),
+    };
+    let read = if stdin {
+        read_lines(std::io::stdin().lock(), byte_limit, max, counted)
+    } else {
+        let file = std::fs::File::open(path)
+            .map_err(|e| UsageError::new(format!("cannot read {source}: {e}")))?;
+        read_lines(file, byte_limit, max, counted)
+    };
+    read.map_err(|e| match e {
+        StreamError::TooManyLines { limit, line } => UsageError::new(format!(
+            "{source} has more than {limit} images (`--max-images`); reading stopped at line {line}, nothing was copied"
+        ))
+        .hint("split the list, or raise the limit with `--max-images N`"),
+        StreamError::TooLarge { limit, line } => UsageError::new(format!(
+            "{source} is larger than {}; reading stopped at line {line}, nothing was copied",
+            crate::bounded::human(limit)
+        ))
+        .hint(large_hint),
+        StreamError::NotUtf8 { .. } | StreamError::Io(_) => {
+            UsageError::new(format!("cannot read {source}: {e}"))
+        }
+    })
 }
 
 /// Jobs for a list, or the usage error that lists every problem.
@@ -244,7 +305,21 @@ pub fn engine_with(
         endpoints,
         retry: RetryPolicy::with_retries(args.retries),
     };
-    let transport = Transport::new(opts).map_err(|e| UsageError::new(e.to_string()))?;
+    let transport = Transport::new(opts).map_err(|e| {
+        let hint = e.hint();
+        let error = UsageError::new(e.to_string());
+        match hint {
+            Some(h) => error.hint(h),
+            None => error,
+        }
+    })?;
+    // Read later, when a registry needs it: a bad one stops the run now, before anything else.
+    if let Some(path) = crate::registry::credentials::docker_config_path() {
+        match crate::bounded::check(&path, &crate::bounded::DOCKER_CONFIG) {
+            Err(e) if !e.is_not_found() => return Err(e.into()),
+            _ => {}
+        }
+    }
     let mut session = Session::new(transport);
     let src = side_credentials(
         &args.src_creds,
@@ -285,7 +360,11 @@ pub fn engine_with(
         }
     }
     let mut engine = Engine::new(session, args.blobs_in_flight as usize, args.retries);
-    engine.state = args.state.as_deref().map(crate::copy::state::State::load);
+    engine.state = args
+        .state
+        .as_deref()
+        .map(crate::copy::state::State::load)
+        .transpose()?;
     Ok(engine)
 }
 

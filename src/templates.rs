@@ -8,7 +8,7 @@
 
 use minijinja::Environment;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Template names (file `templates/<lang>/<name>.md`).
 pub const PLAN: &str = "plan";
@@ -58,8 +58,9 @@ pub const LANGS: [&str; 2] = ["en", "zh"];
 pub enum TemplateError {
     #[error("unknown language `{0}`")]
     Lang(String),
-    #[error("cannot read template `{}`: {message}", path.display())]
-    Read { path: PathBuf, message: String },
+    /// An override that cannot be read, is not a regular file or is too large.
+    #[error(transparent)]
+    File(#[from] crate::bounded::FileError),
     #[error("template `{name}` ({origin}) is invalid: {message}")]
     Syntax {
         name: String,
@@ -103,15 +104,15 @@ impl Templates {
         let mut origins = Vec::new();
         for name in NAMES {
             let overriding = dir.map(|d| d.join(lang).join(format!("{name}.md")));
-            let (source, origin) = match overriding.filter(|p| p.is_file()) {
-                Some(path) => (
-                    std::fs::read_to_string(&path).map_err(|e| TemplateError::Read {
-                        path: path.clone(),
-                        message: e.to_string(),
-                    })?,
-                    path.display().to_string(),
-                ),
-                None => (
+            // An override that exists must be readable; a FIFO or a huge file is refused.
+            let read = overriding
+                .as_deref()
+                .map(|path| crate::bounded::read_to_string(path, &crate::bounded::TEMPLATE))
+                .filter(|r| !matches!(r, Err(e) if e.is_not_found()))
+                .transpose()?;
+            let (source, origin) = match (read, overriding) {
+                (Some(text), Some(path)) => (text, path.display().to_string()),
+                _ => (
                     EMBEDDED
                         .iter()
                         .find(|(l, n, _)| *l == lang && *n == name)
@@ -326,5 +327,20 @@ mod tests {
             .err()
             .expect("syntax error");
         assert!(e.to_string().contains("plan.md"), "{e}");
+    }
+
+    #[test]
+    fn an_override_that_is_not_a_regular_file_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("en/plan.md")).expect("mkdir");
+        let e = Templates::load("en", Some(dir.path()))
+            .err()
+            .expect("refused");
+        assert!(matches!(e, TemplateError::File(_)), "{e:?}");
+        assert!(
+            e.to_string()
+                .ends_with("plan.md`: it is a directory, not a regular file"),
+            "{e}"
+        );
     }
 }

@@ -64,19 +64,19 @@ pub async fn issue(cmd: IssueCmd) -> Result<u8, UsageError> {
         UsageError::new("`GITHUB_EVENT_PATH` is not set")
             .hint("point it at the event's JSON payload")
     })?;
-    let payload = std::fs::read_to_string(&path)
-        .map_err(|e| UsageError::new(format!("cannot read the event `{path}`: {e}")))?;
+    let payload = crate::bounded::read_to_string(path.as_ref(), &crate::bounded::EVENT)?;
     let event = github_event::parse(&name, &payload).map_err(|e| {
         UsageError::new(e.to_string()).hint(
             "run it from a workflow triggered by `issues`, `issue_comment` or `workflow_dispatch`",
         )
     })?;
     let templates = Templates::load(cmd.copy.notify.lang.trim(), cmd.templates.as_deref())
-        .map_err(|e| {
-            UsageError::new(e.to_string()).hint(format!(
+        .map_err(|e| match e {
+            templates::TemplateError::File(e) => UsageError::from(e),
+            e => UsageError::new(e.to_string()).hint(format!(
                 "languages: {}; templates are `DIR/<lang>/<name>.md`",
                 templates::LANGS.join(", ")
-            ))
+            )),
         })?;
     if cmd.copy.shard.is_some() {
         return Err(
@@ -167,6 +167,8 @@ impl Flow {
         if self.dry_run {
             return Ok(self);
         }
+        // The GitHub client's TLS stack reads `SSL_CERT_FILE` itself, without a bound.
+        crate::registry::transport::check_ssl_cert_file()?;
         let token = crate::env::var(crate::env::GITHUB_TOKEN).ok_or_else(|| {
             UsageError::new("`GITHUB_TOKEN` is not set").hint(
                 "pass it to the step: `env: GITHUB_TOKEN: ${{ github.token }}`, with `permissions: issues: write`",

@@ -12,7 +12,7 @@ pub(crate) const LAYOUT_REGISTRY: &str = "oci-layout.invalid";
 pub async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {
     let started = SystemTime::now();
     let t0 = Instant::now();
-    let text = read_list(&cmd.list, None)?;
+    let text = read_list(&cmd.list)?;
     // `--target-registry oci:PATH`: the images go into one OCI layout, named `NS/NAME:TAG`.
     let layout = match cmd
         .target

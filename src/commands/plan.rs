@@ -7,8 +7,7 @@ use std::io::Write;
 pub fn plan(cmd: crate::cli::PlanCmd) -> Result<u8, UsageError> {
     let images = if let Some(path) = &cmd.config {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| UsageError::new(format!("cannot read the config `{file}`: {e}")))?;
+        let text = crate::bounded::read_to_string(path, &crate::bounded::CONFIG)?;
         let config =
             crate::config::parse(&file, &text).map_err(|e| UsageError::new(e.to_string()))?;
         let mut total = Some(0usize);
@@ -37,7 +36,7 @@ pub fn plan(cmd: crate::cli::PlanCmd) -> Result<u8, UsageError> {
         }
         total
     } else if cmd.list.file.is_some() || !cmd.list.images.is_empty() {
-        let text = read_list(&cmd.list, None)?;
+        let text = read_list(&cmd.list)?;
         let list = crate::image_list::parse(&text, cmd.list.max_images)
             .map_err(|e| UsageError::new(e.to_string().trim_end().to_string()))?;
         Some(list.entries.len())

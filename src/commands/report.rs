@@ -7,9 +7,7 @@ use crate::report::{human_bytes, RunReport};
 pub fn merge_reports(cmd: crate::cli::MergeCmd) -> Result<u8, UsageError> {
     let mut reports = Vec::new();
     for path in &cmd.files {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            UsageError::new(format!("cannot read the report `{}`: {e}", path.display()))
-        })?;
+        let text = crate::bounded::read_to_string(path, &crate::bounded::REPORT)?;
         let r: RunReport = serde_json::from_str(&text).map_err(|e| {
             UsageError::new(format!(
                 "`{}` is not a registry-mirror JSON report: {e}",

@@ -36,11 +36,14 @@ pub async fn run(cmd: RunCmd) -> Result<u8, UsageError> {
     let started = SystemTime::now();
     let t0 = Instant::now();
     let file = cmd.config.display().to_string();
-    let text = std::fs::read_to_string(&cmd.config).map_err(|e| {
-        UsageError::new(format!("cannot read the config `{file}`: {e}")).hint(
-            "give the file with `--config FILE`; `mirror.yaml` in this repository is an example",
-        )
-    })?;
+    let text =
+        crate::bounded::read_to_string(&cmd.config, &crate::bounded::CONFIG).map_err(|e| {
+            let hint = e.hint().unwrap_or_else(|| {
+                "give the file with `--config FILE`; `mirror.yaml` in this repository is an example"
+                    .into()
+            });
+            UsageError::new(e.to_string()).hint(hint)
+        })?;
     let config = crate::config::parse(&file, &text).map_err(|e| {
         UsageError::new(e.to_string())
             .hint("the config reference is in the README (section `run --config`)")

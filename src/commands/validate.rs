@@ -1,7 +1,7 @@
 //! `validate`: parse and check a list (or an issue body) offline; print the normalized plan.
 
 use crate::app::{list_jobs, read_list, UsageError};
-use crate::cli::{ListInput, ValidateCmd};
+use crate::cli::ValidateCmd;
 use crate::list_jobs::PLACEHOLDER_REGISTRY;
 use crate::reference::Reference;
 use std::io::Write;
@@ -10,14 +10,7 @@ use std::io::Write;
 pub fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
     let (text, platforms) = match &cmd.issue_body {
         Some(path) => {
-            let body = read_list(
-                &ListInput {
-                    images: Vec::new(),
-                    file: None,
-                    max_images: cmd.list.max_images,
-                },
-                Some(path),
-            )?;
+            let body = read_issue_body(path)?;
             let form = crate::issue_form::parse(&body);
             let platforms = if form.all_platforms || cmd.all_platforms {
                 vec!["all".to_string()]
@@ -46,7 +39,7 @@ pub fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
                     .filter(|p| !p.is_empty())
                     .collect()
             };
-            (read_list(&cmd.list, None)?, platforms)
+            (read_list(&cmd.list)?, platforms)
         }
     };
     if platforms != ["all"] {
@@ -111,4 +104,15 @@ pub fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
         );
     }
     Ok(0)
+}
+
+/// The issue body of `--issue-body FILE` (`-`: stdin), at most [`crate::bounded::ISSUE_BODY`]'s
+/// cap. Its images are counted by the list parser, after the form is read.
+fn read_issue_body(path: &std::path::Path) -> Result<String, UsageError> {
+    let input = &crate::bounded::ISSUE_BODY;
+    if path == std::path::Path::new("-") {
+        crate::app::read_stream(path, input.what, input.limit, &input.hint(), None)
+    } else {
+        Ok(crate::bounded::read_to_string(path, input)?)
+    }
 }

@@ -4,9 +4,10 @@
 //! "source digest + options -> written digest" lets a re-run stop at the HEADs for those too,
 //! which matters where manifest GETs count against a pull limit (Docker Hub).
 //!
-//! The file is JSON, read at start and replaced atomically at the end. A missing or unreadable
-//! file is an empty state: it only ever saves requests, never decides what is correct, because
-//! the target's digest is always checked against it.
+//! The file is JSON, read at start (at most [`crate::bounded::STATE`]'s cap) and replaced
+//! atomically at the end. A missing or unreadable file is an empty state: it only ever saves
+//! requests, never decides what is correct, because the target's digest is always checked
+//! against it. A path that is not a regular file (a FIFO would hang the read) is refused.
 
 use crate::copy::CopyOptions;
 use crate::registry::digest::Digest;
@@ -30,16 +31,20 @@ fn key(source: &Digest, opts: &CopyOptions) -> String {
 }
 
 impl State {
-    pub fn load(path: &Path) -> State {
-        let map = std::fs::read(path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<BTreeMap<String, String>>(&b).ok())
-            .unwrap_or_default();
-        State {
+    /// The state in `path`; missing, unreadable or garbage is an empty state. A path that is not
+    /// a regular file, or a file over [`crate::bounded::STATE`]'s cap, is refused.
+    pub fn load(path: &Path) -> Result<State, crate::bounded::FileError> {
+        use crate::bounded::FileError;
+        let map = match crate::bounded::read(path, &crate::bounded::STATE) {
+            Ok(b) => serde_json::from_slice::<BTreeMap<String, String>>(&b).unwrap_or_default(),
+            Err(e @ (FileError::NotRegular { .. } | FileError::TooLarge { .. })) => return Err(e),
+            Err(_) => BTreeMap::new(),
+        };
+        Ok(State {
             path: path.to_path_buf(),
             map: Mutex::new(map),
             changed: Mutex::new(false),
-        }
+        })
     }
 
     /// What `source` became the last time it was written with `opts`.
@@ -107,11 +112,11 @@ mod tests {
             chunk_size: None,
         };
         let (a, b) = (Digest::sha256(b"a"), Digest::sha256(b"b"));
-        let s = State::load(&path);
+        let s = State::load(&path).expect("state");
         assert_eq!(s.written(&a, &opts), None);
         s.record(&a, &opts, &b);
         s.save().expect("save");
-        let s = State::load(&path);
+        let s = State::load(&path).expect("state");
         assert_eq!(s.written(&a, &opts), Some(b.to_string()));
         let oci = CopyOptions {
             format: Format::Oci,
@@ -120,6 +125,9 @@ mod tests {
         assert_eq!(s.written(&a, &oci), None, "other options, other entry");
         // Garbage in the file is an empty state, not an error.
         std::fs::write(&path, "not json").expect("write");
-        assert_eq!(State::load(&path).written(&a, &opts), None);
+        assert_eq!(State::load(&path).expect("state").written(&a, &opts), None);
+        // A directory (or a FIFO) is refused, not read.
+        let err = State::load(dir.path()).err().expect("refused");
+        assert!(err.to_string().contains("not a regular file"), "{err}");
     }
 }

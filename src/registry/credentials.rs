@@ -151,11 +151,9 @@ pub enum CredentialError {
     /// Bad `USER:PASSWORD` text.
     #[error("invalid credentials: {problem}")]
     UserPass { problem: &'static str },
-    #[error("cannot read docker config `{}`: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// It cannot be read, is not a regular file, or is over [`crate::bounded::DOCKER_CONFIG`]'s cap.
+    #[error(transparent)]
+    Read(#[from] crate::bounded::FileError),
     /// Invalid JSON; `message` is serde's, with the line and column.
     #[error("cannot parse docker config `{}`: {message}; fix the file or point `DOCKER_CONFIG` at another directory", path.display())]
     Parse {
@@ -197,6 +195,12 @@ pub enum CredentialError {
         status: String,
         detail: String,
     },
+    /// The helper wrote more than [`crate::bounded::HELPER_OUTPUT_LIMIT`] bytes; it was stopped.
+    #[error(
+        "credential helper `{helper}` answered for `{host}` with more than {}; it was stopped",
+        crate::bounded::human(crate::bounded::HELPER_OUTPUT_LIMIT)
+    )]
+    HelperOutputTooLarge { helper: String, host: String },
     /// The helper succeeded but its answer is not `{"ServerURL","Username","Secret"}`.
     #[error(
         "credential helper `{helper}` answered for `{host}` with something other than JSON \
@@ -239,15 +243,10 @@ pub(crate) fn lookup_with_helper_dir(
     host: &str,
     helper_dir: Option<&Path>,
 ) -> Result<Option<Credentials>, CredentialError> {
-    let bytes = match std::fs::read(path) {
+    let bytes = match crate::bounded::read(path, &crate::bounded::DOCKER_CONFIG) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(CredentialError::Read {
-                path: path.to_path_buf(),
-                source,
-            })
-        }
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e.into()),
     };
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
@@ -516,15 +515,38 @@ impl Lookup<'_> {
             Some(mut stdin) => stdin.write_all(format!("{server}\n").as_bytes()),
             None => Ok(()),
         };
-        let out = child.wait_with_output().map_err(run_error)?;
+        // Both outputs read with a cap: stderr on a thread (so that neither pipe fills up and
+        // stalls the helper); a helper that answers too much is stopped.
+        let stderr_pipe = child.stderr.take();
+        let stderr_reader = std::thread::spawn(move || {
+            stderr_pipe
+                .map(|p| read_capped(p, crate::bounded::HELPER_STDERR_LIMIT))
+                .unwrap_or_default()
+        });
+        let (stdout_bytes, too_large) = child
+            .stdout
+            .take()
+            .map(|p| read_capped(p, crate::bounded::HELPER_OUTPUT_LIMIT))
+            .unwrap_or_default();
+        if too_large {
+            let _ = child.kill();
+        }
+        let status = child.wait().map_err(run_error)?;
+        let (stderr_bytes, _) = stderr_reader.join().unwrap_or_default();
+        if too_large {
+            return Err(CredentialError::HelperOutputTooLarge {
+                helper,
+                host: self.host.to_string(),
+            });
+        }
         if let Err(e) = written {
-            if e.kind() != std::io::ErrorKind::BrokenPipe && out.status.success() {
+            if e.kind() != std::io::ErrorKind::BrokenPipe && status.success() {
                 return Err(run_error(e));
             }
         }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&stdout_bytes);
+        if !status.success() {
+            let stderr = String::from_utf8_lossy(&stderr_bytes);
             let said = format!("{} {}", stdout.trim(), stderr.trim());
             if said.to_ascii_lowercase().contains(NOT_FOUND) {
                 tracing::debug!(helper = %helper, server, "credential helper holds nothing; anonymous");
@@ -542,7 +564,7 @@ impl Lookup<'_> {
             return Err(CredentialError::HelperFailed {
                 helper,
                 host: self.host.to_string(),
-                status: out.status.to_string(),
+                status: status.to_string(),
                 detail: cut,
             });
         }
@@ -571,6 +593,17 @@ impl Lookup<'_> {
             password: secret.to_string(),
         }))
     }
+}
+
+/// At most `limit` bytes of `pipe`, and whether it held more (the rest is left unread: the
+/// writer then gets a broken pipe).
+fn read_capped(pipe: impl std::io::Read, limit: u64) -> (Vec<u8>, bool) {
+    let mut bytes = Vec::new();
+    // A read error ends the output; the exit status tells what happened.
+    let _ = std::io::Read::read_to_end(&mut std::io::Read::take(pipe, limit + 1), &mut bytes);
+    let more = bytes.len() as u64 > limit;
+    bytes.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    (bytes, more)
 }
 
 /// Standard base64, padding optional (some tools drop it).
@@ -827,6 +860,21 @@ mod tests {
     }
 
     #[test]
+    fn a_docker_config_that_is_not_a_file_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = lookup_docker_config(dir.path(), "ghcr.io")
+            .expect_err("error")
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "cannot read docker config `{}`: it is a directory, not a regular file",
+                dir.path().display()
+            )
+        );
+    }
+
+    #[test]
     fn debug_never_shows_secrets() {
         let b = Credentials::Basic {
             username: "bob".into(),
@@ -924,6 +972,7 @@ case "$server" in
   quay.io) echo '{"ServerURL":"quay.io","Username":"store-user","Secret":"store-secret"}' ;;
   broken.example) echo 'not json'; exit 0 ;;
   fails.example) echo 'keychain locked' >&2; exit 2 ;;
+  huge.example) exec yes '{"ServerURL":"huge.example","Username":"u","Secret":"s"}' ;;
   *) echo 'credentials not found in native keychain'; exit 1 ;;
 esac
 "#;
@@ -1051,6 +1100,20 @@ esac
             assert!(
                 err.contains("`docker-credential-test` answered for `broken.example`"),
                 "{err}"
+            );
+        }
+
+        #[test]
+        fn a_helper_that_answers_without_end_is_stopped() {
+            let _g = guard();
+            let h = Helpers::new();
+            let err = h
+                .lookup(&json!({"credsStore": "test"}), "huge.example")
+                .expect_err("error")
+                .to_string();
+            assert_eq!(
+                err,
+                "credential helper `docker-credential-test` answered for `huge.example` with more than 1 MiB; it was stopped"
             );
         }
 

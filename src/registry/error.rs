@@ -153,6 +153,9 @@ pub enum RegistryError {
     Manifest(String),
     #[error("{0}")]
     Config(String),
+    /// A file input refused (a CA certificate): see [`crate::bounded`].
+    #[error(transparent)]
+    File(#[from] crate::bounded::FileError),
 }
 
 impl RegistryError {
@@ -219,6 +222,7 @@ impl RegistryError {
             RegistryError::Connect { .. } => Some(
                 "check the address; for a plain-HTTP registry use `--insecure-registry HOST[:PORT]`".into(),
             ),
+            RegistryError::File(e) => e.hint(),
             _ => None,
         }
     }

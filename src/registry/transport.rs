@@ -1,12 +1,13 @@
 //! HTTP clients and where each registry is reached: rustls with the system roots plus any
-//! `--ca-cert`, a second client without certificate checks for `--insecure-registry` hosts,
+//! `--ca-cert` (read with a size bound; `SSL_CERT_FILE` is checked the same way before any client
+//! is built), a second client without certificate checks for `--insecure-registry` hosts,
 //! `--endpoint` overrides, timeouts, and the retry policy. Redirects are never followed by
 //! reqwest itself: the registry client follows them so that credentials stay with their host.
 
 use crate::registry::error::RegistryError;
 use crate::registry::retry::RetryPolicy;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The `User-Agent` of every request.
@@ -37,14 +38,10 @@ pub struct Transport {
 
 impl Transport {
     pub fn new(opts: TransportOptions) -> Result<Transport, RegistryError> {
+        check_ssl_cert_file()?;
         let mut secure = builder();
         for path in &opts.ca_certs {
-            let pem = std::fs::read(path).map_err(|e| {
-                RegistryError::Config(format!(
-                    "cannot read CA certificate `{}`: {e}",
-                    path.display()
-                ))
-            })?;
+            let pem = crate::bounded::read(path, &crate::bounded::CA_CERT)?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                 RegistryError::Config(format!(
                     "CA certificate `{}` is not valid PEM: {e}",
@@ -130,6 +127,16 @@ impl Transport {
 
     pub fn retry(&self) -> RetryPolicy {
         self.opts.retry
+    }
+}
+
+/// Refuse `SSL_CERT_FILE`, when set, unless it is a regular file within
+/// [`crate::bounded::SSL_CERT_FILE`]'s cap: the TLS stack reads that file itself, without a
+/// bound, whenever an HTTPS client is built. Call it before building one.
+pub fn check_ssl_cert_file() -> Result<(), crate::bounded::FileError> {
+    match std::env::var_os(crate::env::SSL_CERT_FILE).filter(|v| !v.is_empty()) {
+        Some(path) => crate::bounded::check(Path::new(&path), &crate::bounded::SSL_CERT_FILE),
+        None => Ok(()),
     }
 }
 

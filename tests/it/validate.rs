@@ -109,7 +109,19 @@ fn reads_the_issue_form() {
 #[test]
 fn too_many_images_is_a_clear_error() {
     let list: String = (0..3).map(|i| format!("app{i}:1\n")).collect();
+    // From a file or stdin, reading stops at the first line past the limit.
     let (code, _, stderr) = validate(&["-f", "-", "--max-images", "2"], &list);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("error: the list from stdin has more than 2 images (`--max-images`); reading stopped at line 3, nothing was copied"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\nhint: split the list, or raise the limit with `--max-images N`"),
+        "{stderr}"
+    );
+    // Named as arguments, the whole list is counted.
+    let (code, _, stderr) = validate(&["--max-images", "2", "a:1", "b:1", "c:1"], "");
     assert_eq!(code, 2);
     assert!(
         stderr.contains("the list has 3 images, more than the limit of 2"),
