@@ -97,6 +97,9 @@ pub struct Job {
     pub notify_on: Option<NotifyOn>,
     #[serde(flatten)]
     pub settings: Settings,
+    /// The 1-based line of the job's `name:` (else of its item), for messages; set by [`parse`].
+    #[serde(skip)]
+    pub line: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -141,7 +144,13 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Parse and check `text` (read from `file`).
+/// Flow collections (`[`, `{`) nested deeper than this are refused before the YAML parser sees
+/// the text: its time grows fast with the depth (100 000 `[` took 20 s), and a config needs two or
+/// three levels.
+pub const MAX_FLOW_DEPTH: usize = 64;
+
+/// Parse and check `text` (read from `file`). Linear in the text: every line number comes from
+/// one index of the text ([`Lines`]), built once.
 pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
     let err = |line: Option<usize>, field: Option<String>, message: String| ConfigError {
         file: file.to_string(),
@@ -149,7 +158,16 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         field,
         message,
     };
-    let config: Config = serde_yaml_ng::from_str(text).map_err(|e| {
+    if let Some(line) = too_deep(text, MAX_FLOW_DEPTH) {
+        return Err(err(
+            Some(line),
+            None,
+            format!("`[` and `{{` are nested more than {MAX_FLOW_DEPTH} deep"),
+        ));
+    }
+    let index = Lines::new(text);
+    let line_of = |job: Option<usize>, key: &str| index.line_of(job, key);
+    let mut config: Config = serde_yaml_ng::from_str(text).map_err(|e| {
         let line = e.location().map(|l| l.line());
         let raw = e.to_string();
         // `jobs[0]: unknown field `x`, expected ... at line 5 column 3` -> path and message.
@@ -175,7 +193,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
             .strip_prefix("unknown field `")
             .and_then(|m| m.split('`').next());
         let line = match (job, unknown) {
-            (Some(i), Some(key)) => line_of(text, Some(i), key).or(line),
+            (Some(i), Some(key)) => line_of(Some(i), key).or(line),
             _ => line,
         };
         let message = match unknown.and_then(|k| {
@@ -190,7 +208,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         };
         err(line, field, message)
     })?;
-    let at = |key: &str| line_of(text, None, key);
+    let at = |key: &str| line_of(None, key);
     if config.version != 1 {
         return Err(err(
             at("version"),
@@ -204,15 +222,10 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
     if config.jobs.is_empty() {
         return Err(err(at("jobs"), Some("jobs".into()), "no jobs".into()));
     }
-    check_settings(
-        &config.defaults,
-        "defaults",
-        |k| line_of(text, None, k),
-        file,
-    )?;
+    check_settings(&config.defaults, "defaults", |k| line_of(None, k), file)?;
     let mut names = BTreeMap::new();
     for (i, job) in config.jobs.iter().enumerate() {
-        let jl = |key: &str| line_of(text, Some(i), key);
+        let jl = |key: &str| line_of(Some(i), key);
         let field = |k: &str| Some(format!("jobs[{i}].{k}"));
         if job.name.trim().is_empty() {
             return Err(err(jl("name"), field("name"), "a job needs a name".into()));
@@ -281,14 +294,17 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         check_settings(&job.settings, &format!("jobs[{i}]"), jl, file)?;
     }
     for (host, r) in &config.registries {
-        let rl = line_of(text, None, host).or_else(|| line_of(text, None, &format!("\"{host}\"")));
+        let rl = || line_of(None, host).or_else(|| line_of(None, &format!("\"{host}\"")));
         if r.username_env.is_some() != r.password_env.is_some() {
             return Err(err(
-                rl,
+                rl(),
                 Some(format!("registries.{host}")),
                 "give both `username_env` and `password_env`, or neither".into(),
             ));
         }
+    }
+    for (i, job) in config.jobs.iter_mut().enumerate() {
+        job.line = line_of(Some(i), "name");
     }
     Ok(config)
 }
@@ -373,47 +389,170 @@ fn check_settings(
     Ok(())
 }
 
-/// The 1-based line of `key:` — at the top level, or inside the `job`-th item of `jobs:`.
-fn line_of(text: &str, job: Option<usize>, key: &str) -> Option<usize> {
-    let lines: Vec<&str> = text.lines().collect();
-    let (start, end) = match job {
-        None => (0, lines.len()),
-        Some(i) => job_range(&lines, i)?,
-    };
-    let wanted = format!("{key}:");
-    (start..end)
-        .find(|&n| {
-            let t = lines[n].trim_start().trim_start_matches("- ").trim_start();
-            t.starts_with(&wanted)
-        })
-        .map(|n| n + 1)
-        .or(job.map(|_| start + 1))
+/// Where keys are, from one pass over the text, so that each line number is a lookup instead
+/// of a scan of the whole text (20 000 jobs took 50 s that way).
+struct Lines<'a> {
+    /// Each line without its indentation and `- ` bullets: what keys are matched against.
+    stripped: Vec<&'a str>,
+    /// Per key (a stripped line's text before its first `:`), the lines (0-based, ascending)
+    /// that start with it.
+    by_key: std::collections::HashMap<&'a str, Vec<usize>>,
+    /// The first line of each item of the top-level `jobs:` list, and the line that ends the
+    /// list; None without a `jobs:` line.
+    jobs: Option<(Vec<usize>, usize)>,
 }
 
-/// Line range (0-based, end exclusive) of the `i`-th item of the top-level `jobs:` list.
-fn job_range(lines: &[&str], i: usize) -> Option<(usize, usize)> {
-    let jobs = lines.iter().position(|l| l.starts_with("jobs:"))?;
-    let mut items = Vec::new();
-    let mut indent = None;
-    let mut end = lines.len();
-    for (n, l) in lines.iter().enumerate().skip(jobs + 1) {
-        let t = l.trim_start();
-        if t.is_empty() || t.starts_with('#') {
-            continue;
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Lines<'a> {
+        let lines: Vec<&str> = text.lines().collect();
+        let stripped: Vec<&str> = lines
+            .iter()
+            .map(|l| l.trim_start().trim_start_matches("- ").trim_start())
+            .collect();
+        let mut by_key: std::collections::HashMap<&str, Vec<usize>> =
+            std::collections::HashMap::new();
+        for (n, t) in stripped.iter().enumerate() {
+            if let Some(colon) = t.find(':') {
+                by_key.entry(&t[..colon]).or_default().push(n);
+            }
         }
-        let ind = l.len() - t.len();
-        if ind == 0 && !t.starts_with("- ") {
-            end = n;
-            break;
-        }
-        if t.starts_with("- ") && indent.is_none_or(|x| x == ind) {
-            indent = Some(ind);
-            items.push(n);
+        let jobs = lines
+            .iter()
+            .position(|l| l.starts_with("jobs:"))
+            .map(|jobs| {
+                let mut items = Vec::new();
+                let mut indent = None;
+                let mut end = lines.len();
+                for (n, l) in lines.iter().enumerate().skip(jobs + 1) {
+                    let t = l.trim_start();
+                    if t.is_empty() || t.starts_with('#') {
+                        continue;
+                    }
+                    let ind = l.len() - t.len();
+                    if ind == 0 && !t.starts_with("- ") {
+                        end = n;
+                        break;
+                    }
+                    if t.starts_with("- ") && indent.is_none_or(|x| x == ind) {
+                        indent = Some(ind);
+                        items.push(n);
+                    }
+                }
+                (items, end)
+            });
+        Lines {
+            stripped,
+            by_key,
+            jobs,
         }
     }
-    let s = *items.get(i)?;
-    let e = items.get(i + 1).copied().unwrap_or(end);
-    Some((s, e))
+
+    /// The 1-based line of `key:` — the first in the text, or the first inside the `job`-th
+    /// item of `jobs:` (else that item's first line).
+    fn line_of(&self, job: Option<usize>, key: &str) -> Option<usize> {
+        let (start, end) = match job {
+            None => (0, self.stripped.len()),
+            Some(i) => self.job_range(i)?,
+        };
+        self.first(key, start, end)
+            .map(|n| n + 1)
+            .or(job.map(|_| start + 1))
+    }
+
+    /// The first line (0-based) in `start..end` that starts with `key:`.
+    fn first(&self, key: &str, start: usize, end: usize) -> Option<usize> {
+        if key.contains(':') {
+            // Not indexed (the index holds the text before a line's first `:`): scanned.
+            let wanted = format!("{key}:");
+            return (start..end).find(|&n| self.stripped[n].starts_with(&wanted));
+        }
+        let lines = self.by_key.get(key)?;
+        let i = lines.partition_point(|&n| n < start);
+        lines.get(i).copied().filter(|&n| n < end)
+    }
+
+    /// Line range (0-based, end exclusive) of the `i`-th item of the top-level `jobs:` list.
+    fn job_range(&self, i: usize) -> Option<(usize, usize)> {
+        let (items, end) = self.jobs.as_ref()?;
+        let s = *items.get(i)?;
+        let e = items.get(i + 1).copied().unwrap_or(*end);
+        Some((s, e))
+    }
+}
+
+/// The 1-based line where flow collections (`[`, `{`) first nest deeper than `max`, outside
+/// quoted strings, comments and block scalars (`|`, `>`); None when they never do.
+fn too_deep(text: &str, max: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    // Inside a quoted string: its quote byte.
+    let mut quote: Option<u8> = None;
+    // Inside a block scalar: lines indented more than this belong to it.
+    let mut block: Option<usize> = None;
+    for (n, line) in text.split('\n').enumerate() {
+        let bytes = line.as_bytes();
+        let indent = bytes.iter().take_while(|b| **b == b' ').count();
+        if let Some(parent) = block {
+            if line.trim().is_empty() || indent > parent {
+                continue;
+            }
+            block = None;
+        }
+        let mut i = 0;
+        // Where the last plain token of the line starts, for a block scalar header.
+        let mut content_end = bytes.len();
+        while i < bytes.len() {
+            let b = bytes[i];
+            let after_space = i == 0 || matches!(bytes[i - 1], b' ' | b'\t');
+            match quote {
+                Some(b'"') if b == b'\\' => i += 1,
+                Some(q) if b == q => {
+                    // `''` inside single quotes is a quote.
+                    if q == b'\'' && bytes.get(i + 1) == Some(&b'\'') {
+                        i += 1;
+                    } else {
+                        quote = None;
+                    }
+                }
+                Some(_) => {}
+                None => match b {
+                    b'#' if after_space => {
+                        content_end = i;
+                        break;
+                    }
+                    b'"' | b'\''
+                        if after_space || matches!(bytes[i - 1], b'[' | b'{' | b',' | b':') =>
+                    {
+                        quote = Some(b)
+                    }
+                    b'[' | b'{' => {
+                        depth += 1;
+                        if depth > max {
+                            return Some(n + 1);
+                        }
+                    }
+                    b']' | b'}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                },
+            }
+            i += 1;
+        }
+        if quote.is_none() && depth == 0 {
+            // `key: |`, `- >-`, `|2`: the lines after it, indented more than its key, are text.
+            let content = line[..content_end].trim_end();
+            let header = content.rsplit([' ', '\t']).next().unwrap_or_default();
+            let is_header = matches!(header.as_bytes().first(), Some(b'|' | b'>'))
+                && header[1..]
+                    .bytes()
+                    .all(|b| b == b'-' || b == b'+' || b.is_ascii_digit());
+            let before = content[..content.len() - header.len()].trim_end();
+            if is_header && (before.is_empty() || before.ends_with(':') || before.ends_with('-')) {
+                // The key's column: after the indentation and any `- ` bullets.
+                let key = line.trim_start().trim_start_matches("- ").trim_start();
+                block = Some(line.len() - key.len());
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -515,11 +654,158 @@ notify:
                 "",
             ),
             ("version: 1\njobs:\n  - name: a\n   images: x\n", "mirror.yaml:4: ", ""),
+            (
+                "version: 1\nregistries:\n  127.0.0.1:5000: {insecure: true}\n  \"[::1]:5000\": {password_env: P}\njobs:\n  - name: a\n    images: x:1\n",
+                "mirror.yaml:4: `registries.[::1]:5000`: give both",
+                "",
+            ),
+            (
+                "version: 1\njobs: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n",
+                "mirror.yaml:2: `[` and `{` are nested more than 64 deep",
+                "",
+            ),
         ];
         for (text, start, contains) in cases {
             let e = parse("mirror.yaml", text).expect_err(text).to_string();
             assert!(e.starts_with(start), "{text}\n{e}");
             assert!(e.contains(contains), "{text}\n{e}");
         }
+    }
+
+    #[test]
+    fn each_job_knows_its_line() {
+        let c = parse("mirror.yaml", GOOD).expect("valid");
+        let lines: Vec<Option<usize>> = c.jobs.iter().map(|j| j.line).collect();
+        assert_eq!(lines, [Some(12), Some(16)]);
+        let flow = parse("m.yaml", "version: 1\njobs: [{name: a, images: x:1}]\n").expect("valid");
+        assert_eq!(flow.jobs[0].line, None);
+    }
+
+    #[test]
+    fn the_index_answers_as_a_scan_would() {
+        let text =
+            "a: 1\njobs:\n  - name: x\n    - - sync: y\n  -   - name: z\n\nb:c: 2\nnotify: {}\n";
+        let index = Lines::new(text);
+        assert_eq!(index.line_of(None, "a"), Some(1));
+        assert_eq!(index.line_of(None, "name"), Some(3));
+        assert_eq!(index.line_of(None, "sync"), Some(4));
+        assert_eq!(index.line_of(None, "b:c"), Some(7));
+        assert_eq!(index.line_of(None, "b"), Some(7));
+        assert_eq!(index.line_of(None, "nothing"), None);
+        assert_eq!(index.line_of(Some(0), "sync"), Some(4));
+        // Only one `- ` is taken off after the spaces: `-   - name:` is not a `name:` line.
+        assert_eq!(index.line_of(Some(1), "name"), Some(5));
+        assert_eq!(index.job_range(1), Some((4, 6)));
+        assert_eq!(index.line_of(Some(2), "name"), None);
+    }
+
+    /// The scan the index replaced: `key:` searched line by line, once per lookup.
+    fn scanned_line_of(text: &str, job: Option<usize>, key: &str) -> Option<usize> {
+        let lines: Vec<&str> = text.lines().collect();
+        let (start, end) = match job {
+            None => (0, lines.len()),
+            Some(i) => {
+                let jobs = lines.iter().position(|l| l.starts_with("jobs:"))?;
+                let mut items = Vec::new();
+                let mut indent = None;
+                let mut end = lines.len();
+                for (n, l) in lines.iter().enumerate().skip(jobs + 1) {
+                    let t = l.trim_start();
+                    if t.is_empty() || t.starts_with('#') {
+                        continue;
+                    }
+                    let ind = l.len() - t.len();
+                    if ind == 0 && !t.starts_with("- ") {
+                        end = n;
+                        break;
+                    }
+                    if t.starts_with("- ") && indent.is_none_or(|x| x == ind) {
+                        indent = Some(ind);
+                        items.push(n);
+                    }
+                }
+                let s = *items.get(i)?;
+                (s, items.get(i + 1).copied().unwrap_or(end))
+            }
+        };
+        let wanted = format!("{key}:");
+        (start..end)
+            .find(|&n| {
+                let t = lines[n].trim_start().trim_start_matches("- ").trim_start();
+                t.starts_with(&wanted)
+            })
+            .map(|n| n + 1)
+            .or(job.map(|_| start + 1))
+    }
+
+    #[test]
+    fn the_index_agrees_with_the_scan_on_random_texts() {
+        let pieces = [
+            "jobs:",
+            "  - ",
+            "- ",
+            "    ",
+            "name:",
+            " x",
+            "sync: y",
+            "# c",
+            "",
+            "a:b: 1",
+            "a:",
+            "\"h\": 1",
+            "-",
+            "images: |",
+            "  - - name: n",
+            "b",
+            ":",
+        ];
+        let keys = ["name", "sync", "jobs", "a", "a:b", "\"h\"", "", "x", "b"];
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..2000 {
+            let text: String = (0..rng.usize(0..12))
+                .map(|_| {
+                    let parts: String = (0..rng.usize(1..4))
+                        .map(|_| pieces[rng.usize(..pieces.len())])
+                        .collect();
+                    parts + "\n"
+                })
+                .collect();
+            let index = Lines::new(&text);
+            for key in keys {
+                for job in [None, Some(0), Some(1), Some(2), Some(5)] {
+                    assert_eq!(
+                        index.line_of(job, key),
+                        scanned_line_of(&text, job, key),
+                        "{text:?} {job:?} {key:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn flow_depth_is_counted_outside_strings_comments_and_block_scalars() {
+        let deep = |n: usize| "[".repeat(n);
+        assert_eq!(too_deep(&format!("a: {}", deep(64)), 64), None);
+        assert_eq!(too_deep(&format!("a: 1\nb: {}", deep(65)), 64), Some(2));
+        assert_eq!(too_deep(&format!("a: {}", "[]".repeat(1000)), 64), None);
+        for hidden in [
+            format!("a: \"{}\"\n", deep(100)),
+            format!("a: '{}''{}'\n", deep(100), deep(100)),
+            format!("a: \"\\\"{}\"\n", deep(100)),
+            format!("a: 1 # {}\n", deep(100)),
+            format!("a: |\n  {}\n  {}\nb: 1\n", deep(40), deep(40)),
+            format!("- a: >-\n    {}\n    {}\n", deep(40), deep(40)),
+            format!("a: it's\nb: {}\n", "[]".repeat(100)),
+        ] {
+            assert_eq!(too_deep(&hidden, 64), None, "{hidden}");
+        }
+        // A quote in the middle of a plain scalar opens nothing; a block scalar ends.
+        assert_eq!(too_deep(&format!("a: x'{}", deep(65)), 64), Some(1));
+        assert_eq!(
+            too_deep(&format!("a: |\n  x\nb: {}\n", deep(65)), 64),
+            Some(3)
+        );
+        assert_eq!(too_deep(&format!("a: {}'x'", "{".repeat(65)), 64), Some(1));
     }
 }

@@ -54,7 +54,7 @@ pub async fn run(cmd: RunCmd) -> Result<u8, UsageError> {
     // Resolve every job first: a bad list anywhere stops the run before anything is written.
     let mut planned = Vec::new();
     for job in jobs {
-        planned.push(plan_job(&cmd, &config, job, &file, &text)?);
+        planned.push(plan_job(&cmd, &config, job, &file)?);
     }
     let channels = config_channels(&config, &file);
 
@@ -258,7 +258,6 @@ fn plan_job<'a>(
     config: &Config,
     job: &'a Job,
     file: &str,
-    text: &str,
 ) -> Result<Planned<'a>, UsageError> {
     let s = merged(&config.defaults, &job.settings);
     let mut args = cmd.copy.clone();
@@ -296,18 +295,7 @@ fn plan_job<'a>(
         .namespace
         .unwrap_or_else(|| cmd.target.target_namespace.clone());
     let naming = s.naming.unwrap_or(cmd.target.naming);
-    let job_line = text
-        .lines()
-        .position(|l| {
-            let t = l.trim_start().trim_start_matches("- ").trim();
-            t.starts_with("name:")
-                && t.trim_start_matches("name:")
-                    .trim()
-                    .trim_matches(['"', '\''])
-                    == job.name
-        })
-        .map(|n| n + 1);
-    let at = || match job_line {
+    let at = || match job.line {
         Some(l) => format!("{file}:{l}: job `{}`", job.name),
         None => format!("{file}: job `{}`", job.name),
     };
