@@ -1,4 +1,5 @@
 #![allow(clippy::unwrap_used)]
+mod bounds;
 mod copy_anonymous;
 mod copy_auth;
 mod copy_errors;
