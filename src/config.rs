@@ -150,7 +150,7 @@ impl std::error::Error for ConfigError {}
 pub const MAX_FLOW_DEPTH: usize = 64;
 
 /// Parse and check `text` (read from `file`). Linear in the text: every line number comes from
-/// one index of the text ([`Lines`]), built once.
+/// one index of the text, built once.
 pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
     let err = |line: Option<usize>, field: Option<String>, message: String| ConfigError {
         file: file.to_string(),
