@@ -35,17 +35,18 @@ impl UsageError {
         self.hint = Some(hint.into());
         self
     }
+
+    /// [`UsageError::hint`], when there is one.
+    pub(crate) fn maybe_hint(mut self, hint: Option<String>) -> UsageError {
+        self.hint = hint.or(self.hint);
+        self
+    }
 }
 
 /// A refused file input: what, where and why, and what to give instead.
 impl From<crate::bounded::FileError> for UsageError {
     fn from(e: crate::bounded::FileError) -> UsageError {
-        let hint = e.hint();
-        let error = UsageError::new(e.to_string());
-        match hint {
-            Some(h) => error.hint(h),
-            None => error,
-        }
+        UsageError::new(e.to_string()).maybe_hint(e.hint())
     }
 }
 
@@ -305,14 +306,8 @@ pub fn engine_with(
         endpoints,
         retry: RetryPolicy::with_retries(args.retries),
     };
-    let transport = Transport::new(opts).map_err(|e| {
-        let hint = e.hint();
-        let error = UsageError::new(e.to_string());
-        match hint {
-            Some(h) => error.hint(h),
-            None => error,
-        }
-    })?;
+    let transport =
+        Transport::new(opts).map_err(|e| UsageError::new(e.to_string()).maybe_hint(e.hint()))?;
     // Read later, when a registry needs it: a bad one stops the run now, before anything else.
     if let Some(path) = crate::registry::credentials::docker_config_path() {
         match crate::bounded::check(&path, &crate::bounded::DOCKER_CONFIG) {

@@ -69,7 +69,7 @@ pub const EVENT: Input = Input {
 pub const ISSUE_BODY: Input = Input {
     what: "the issue body",
     limit: MIB,
-    hint: "give the issue body as a text file of at most {limit}",
+    hint: "give the issue body as a text file of at most {limit} (`-` reads it from stdin)",
 };
 
 /// Docker `config.json`: credentials for a few registries take a few KiB.

@@ -64,7 +64,8 @@ pub async fn issue(cmd: IssueCmd) -> Result<u8, UsageError> {
         UsageError::new("`GITHUB_EVENT_PATH` is not set")
             .hint("point it at the event's JSON payload")
     })?;
-    let payload = crate::bounded::read_to_string(path.as_ref(), &crate::bounded::EVENT)?;
+    let payload =
+        crate::bounded::read_to_string(std::path::Path::new(&path), &crate::bounded::EVENT)?;
     let event = github_event::parse(&name, &payload).map_err(|e| {
         UsageError::new(e.to_string()).hint(
             "run it from a workflow triggered by `issues`, `issue_comment` or `workflow_dispatch`",
