@@ -10,7 +10,6 @@
 //! so a file that grows while it is read is caught too. Errors name the path, what the file was
 //! for and why it was refused; never its content.
 
-use std::fmt;
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
@@ -274,40 +273,18 @@ pub fn read_to_string(path: &Path, input: &'static Input) -> Result<String, File
 }
 
 /// Why a streamed list was refused; line numbers count from 1 in that stream.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum StreamError {
     /// More than `limit` bytes: reading stopped in `line`.
-    TooLarge {
-        limit: u64,
-        line: usize,
-    },
+    #[error("it is larger than {}; reading stopped at line {line}", human(*limit))]
+    TooLarge { limit: u64, line: usize },
     /// More than `limit` counted lines: reading stopped at `line`.
-    TooManyLines {
-        limit: usize,
-        line: usize,
-    },
-    NotUtf8 {
-        line: usize,
-    },
+    #[error("it has more than {limit} images; reading stopped at line {line}")]
+    TooManyLines { limit: usize, line: usize },
+    #[error("line {line} is not UTF-8 text")]
+    NotUtf8 { line: usize },
+    #[error("{0}")]
     Io(std::io::Error),
-}
-
-impl fmt::Display for StreamError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StreamError::TooLarge { limit, line } => write!(
-                f,
-                "it is larger than {}; reading stopped at line {line}",
-                human(*limit)
-            ),
-            StreamError::TooManyLines { limit, line } => write!(
-                f,
-                "it has more than {limit} images; reading stopped at line {line}"
-            ),
-            StreamError::NotUtf8 { line } => write!(f, "line {line} is not UTF-8 text"),
-            StreamError::Io(e) => write!(f, "{e}"),
-        }
-    }
 }
 
 /// Read `reader` line by line into one string, stopping as soon as more than `byte_limit`
