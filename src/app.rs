@@ -373,6 +373,7 @@ pub fn write_outputs(run: &RunReport, args: &CopyArgs, title: &str) -> Result<()
         args.report_json.as_deref(),
         args.summary.as_deref(),
         title,
+        args.notify.lang.trim(),
     )
 }
 
@@ -382,6 +383,7 @@ pub fn write_report(
     report_json: Option<&std::path::Path>,
     summary: Option<&std::path::Path>,
     title: &str,
+    lang: &str,
 ) -> Result<(), UsageError> {
     let actions = crate::report::github::enabled();
     let mut out = std::io::stdout().lock();
@@ -448,7 +450,7 @@ pub fn write_report(
         })?;
     }
     if let Some(path) = summary {
-        let md = markdown::render(run, title);
+        let md = markdown::render(run, title, lang);
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
