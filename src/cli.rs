@@ -346,12 +346,15 @@ pub struct CopyArgs {
     /// An extra trusted CA certificate (PEM); `SSL_CERT_FILE` is honoured too
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Vec<PathBuf>,
-    /// Source credentials (else `SOURCE_REGISTRY_USER`/`SOURCE_REGISTRY_PASSWORD`, else docker config.json)
-    #[arg(long, value_name = "USER:PASS", hide_env_values = true)]
-    pub src_creds: Option<String>,
-    /// Destination credentials (else `TARGET_REGISTRY_USER`/`TARGET_REGISTRY_PASSWORD`, else docker config.json)
-    #[arg(long, value_name = "USER:PASS", hide_env_values = true)]
-    pub dest_creds: Option<String>,
+    /// Source credentials: `HOST=USER:PASS` for one registry (repeatable), or `USER:PASS` for
+    /// the one source registry (else `SOURCE_REGISTRY_USER`/`_PASSWORD`, bound to
+    /// `SOURCE_REGISTRY` when set; else docker config.json)
+    #[arg(long, value_name = "[HOST=]USER:PASS", hide_env_values = true)]
+    pub src_creds: Vec<String>,
+    /// Destination credentials: `USER:PASS` for the target registry, or `HOST=USER:PASS`
+    /// (repeatable) (else `TARGET_REGISTRY_USER`/`_PASSWORD`; else docker config.json)
+    #[arg(long, value_name = "[HOST=]USER:PASS", hide_env_values = true)]
+    pub dest_creds: Vec<String>,
     /// Reach REGISTRY at another address (a mirror or pull-through cache); names are unchanged
     #[arg(long, value_name = "REGISTRY=HOST[:PORT]", env = crate::env::REGISTRY_ENDPOINTS, value_delimiter = ',')]
     pub endpoint: Vec<String>,

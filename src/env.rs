@@ -16,6 +16,8 @@ pub const REGISTRY_ENDPOINTS: &str = "REGISTRY_ENDPOINTS";
 /// Source registry user and password (instead of `--src-creds`).
 pub const SOURCE_REGISTRY_USER: &str = "SOURCE_REGISTRY_USER";
 pub const SOURCE_REGISTRY_PASSWORD: &str = "SOURCE_REGISTRY_PASSWORD";
+/// The registry `SOURCE_REGISTRY_USER`/`_PASSWORD` belong to (needed in issue mode).
+pub const SOURCE_REGISTRY: &str = "SOURCE_REGISTRY";
 /// Target registry user and password (instead of `--dest-creds`).
 pub const TARGET_REGISTRY_USER: &str = "TARGET_REGISTRY_USER";
 pub const TARGET_REGISTRY_PASSWORD: &str = "TARGET_REGISTRY_PASSWORD";

@@ -17,6 +17,7 @@ pub mod env;
 pub mod escape;
 pub mod github;
 pub mod github_event;
+pub mod hosts;
 pub mod image_list;
 pub mod issue_form;
 pub mod layout;

@@ -145,9 +145,9 @@ pub fn inert(text: &str, max_chars: usize) -> String {
     cut(&scrub(clean(text, false, true).trim()), max_chars)
 }
 
-/// [`inert`], keeping line breaks (an error with its `hint:` line).
+/// [`inert`], keeping line breaks and indentation (an error with its `hint:` line).
 pub fn inert_lines(text: &str, max_chars: usize) -> String {
-    cut(&scrub(clean(text, true, true).trim()), max_chars)
+    cut(&scrub(clean(text, true, false).trim_end()), max_chars)
 }
 
 /// The characters of [`inert`] replaced or removed, and secrets scrubbed, but spaces kept as
@@ -249,8 +249,8 @@ mod tests {
         );
         assert_eq!(inert("x\u{1b}]0;title\u{7}y\u{9b}2Jz", 100), "xyz");
         assert_eq!(
-            inert_lines("error: x\r\nhint:  do y\t\u{0}", 100),
-            "error: x\nhint: do y"
+            inert_lines("error: x\r\n  hint: do y\t\u{0}", 100),
+            "error: x\n  hint: do y"
         );
     }
 

@@ -32,7 +32,7 @@ use url::Url;
 
 /// Which side of a copy a client serves: sources are read with `pull` scopes, targets with
 /// `push,pull`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
     Source,
     Target,
@@ -69,6 +69,9 @@ impl Session {
         creds: Credentials,
         source: CredentialSource,
     ) {
+        for s in creds.secret_forms() {
+            crate::untrusted::register_secret(&s);
+        }
         self.credentials
             .insert((registry.to_string(), role), (creds, source));
     }
@@ -139,6 +142,9 @@ impl Session {
         .await
         .map_err(|e| RegistryError::Config(format!("credential lookup stopped: {e}")))?
         .map_err(|e| RegistryError::Config(e.to_string()))?;
+        for s in creds.iter().flat_map(Credentials::secret_forms) {
+            crate::untrusted::register_secret(&s);
+        }
         Ok(creds.map(|c| (c, CredentialSource::DockerConfig(path))))
     }
 }
@@ -189,6 +195,10 @@ pub struct Request {
 }
 
 const SMALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// One page of a tag list or catalog is read up to this size.
+const PAGE_LIMIT: usize = 16 << 20;
+/// All pages of one listing together.
+const LISTING_LIMIT: usize = 64 << 20;
 const MAX_REDIRECTS: usize = 10;
 
 /// A client for one registry in one role.
@@ -1302,7 +1312,12 @@ impl RegistryClient {
             })?;
             out.extend(tags.tags.unwrap_or_default());
         }
-        Ok(out)
+        let what = format!("the tag list of `{}/{repo}`", self.registry);
+        Ok(crate::reference::keep_valid(
+            out,
+            &what,
+            crate::reference::is_valid_tag,
+        ))
     }
 
     /// Every repository of the registry (`/v2/_catalog`), following `Link` pagination.
@@ -1332,7 +1347,12 @@ impl RegistryClient {
             })?;
             out.extend(c.repositories.unwrap_or_default());
         }
-        Ok(out)
+        let what = format!("the catalog of `{}`", self.registry);
+        Ok(crate::reference::keep_valid(
+            out,
+            &what,
+            crate::reference::is_valid_repository,
+        ))
     }
 
     /// GET `url` and every `rel="next"` page after it; the bodies.
@@ -1343,7 +1363,8 @@ impl RegistryClient {
         what: &str,
         repo: &str,
     ) -> Result<Vec<Vec<u8>>, RegistryError> {
-        let mut pages = Vec::new();
+        let mut pages: Vec<Vec<u8>> = Vec::new();
+        let mut total = 0usize;
         loop {
             let req = Request {
                 method: Method::GET,
@@ -1363,12 +1384,21 @@ impl RegistryClient {
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_link_next)
                 .and_then(|l| url.join(&l).ok());
-            let body = read_capped(resp, 16 * 1024 * 1024)
-                .await
-                .map_err(|detail| RegistryError::Transport {
-                    url: crate::registry::error::redact_url(&url),
-                    detail,
-                })?;
+            let body =
+                read_capped(resp, PAGE_LIMIT)
+                    .await
+                    .map_err(|detail| RegistryError::Transport {
+                        url: crate::registry::error::redact_url(&url),
+                        detail,
+                    })?;
+            total += body.len();
+            if total > LISTING_LIMIT {
+                return Err(RegistryError::Manifest(format!(
+                    "the {what} of `{}/{repo}` is larger than {} MiB; stopped reading",
+                    self.registry,
+                    LISTING_LIMIT >> 20
+                )));
+            }
             pages.push(body);
             match next {
                 // A registry that sends the same page again would loop forever.

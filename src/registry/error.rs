@@ -3,10 +3,13 @@
 //! and [`RegistryError::is_temporary`], which drives retries.
 
 use crate::registry::digest::Digest;
+use crate::untrusted;
 use std::fmt;
 
 /// At most this much of an error body is read.
 pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
+/// Error codes of one answer that are kept.
+const MAX_CODES: usize = 5;
 
 /// One entry of the distribution error envelope `{"errors":[{"code","message","detail"}]}`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -39,15 +42,23 @@ pub struct StatusError {
 
 impl StatusError {
     /// Build from a status and an error body already read (capped by the caller).
+    ///
+    /// Everything taken from the body is untrusted text: at most a few codes, each code and
+    /// message cut, stripped of control and bidirectional characters and scrubbed of
+    /// credentials (a registry may echo our `Authorization` header back).
     pub fn new(method: &str, url: &url::Url, status: u16, body: &[u8]) -> StatusError {
-        let codes = serde_json::from_slice::<Envelope>(body)
+        let codes: Vec<ErrorCode> = serde_json::from_slice::<Envelope>(body)
             .map(|e| e.errors)
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .take(MAX_CODES)
+            .map(|c| ErrorCode {
+                code: untrusted::inert(&c.code, 64),
+                message: untrusted::inert(&c.message, untrusted::REGISTRY_TEXT_CHARS),
+            })
+            .collect();
         let body = if codes.is_empty() {
-            let text = String::from_utf8_lossy(body);
-            let text = text.trim();
-            let cut: String = text.chars().take(200).collect();
-            cut.replace(['\n', '\r'], " ")
+            untrusted::inert(&String::from_utf8_lossy(body), 200)
         } else {
             String::new()
         };
@@ -229,14 +240,15 @@ pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 499 | 500 | 502 | 503 | 504 | 522)
 }
 
-/// Scheme, host, port and path of a URL; never its query, fragment or user info.
+/// Scheme, host, port and path of a URL; never its query, fragment or user info. The URL may
+/// come from a registry (a redirect, a token realm), so it is bounded and made inert too.
 pub fn redact_url(url: &url::Url) -> String {
     let mut u = url.clone();
     u.set_query(None);
     u.set_fragment(None);
     let _ = u.set_username("");
     let _ = u.set_password(None);
-    u.to_string()
+    untrusted::inert(u.as_str(), untrusted::REGISTRY_TEXT_CHARS)
 }
 
 /// A reqwest error as text without URLs' queries; the chain of causes joined. A rejected TLS
@@ -265,7 +277,7 @@ pub fn describe_reqwest(err: &reqwest::Error) -> String {
         }
         source = s.source();
     }
-    out
+    untrusted::inert(&out, 500)
 }
 
 /// rustls' reason for refusing the server's certificate, somewhere in the chain of causes.
@@ -338,7 +350,7 @@ mod tests {
         let url = url::Url::parse("https://r.example/v2/").expect("url");
         let body = "x".repeat(1000);
         let e = StatusError::new("GET", &url, 502, body.as_bytes());
-        assert_eq!(e.body.len(), 200);
+        assert_eq!(e.body.chars().count(), 200);
         assert!(RegistryError::Status(e).is_temporary());
     }
 

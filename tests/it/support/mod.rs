@@ -18,6 +18,7 @@
 
 mod client;
 mod github;
+mod hostile;
 mod image;
 mod proxy;
 mod receiver;
@@ -33,6 +34,7 @@ use sha2::{Digest as _, Sha256};
 
 pub use client::{HttpError, RegistryClient, MANIFEST_ACCEPT, MANIFEST_TYPES};
 pub use github::{comment_event, issues_event, Call, FakeGitHub};
+pub use hostile::{Echo, EchoRegistry, Heard};
 pub use image::{
     image, image_with_base, index, layers, push_image, push_index, with_layer_media_type,
     AttestationStyle, Format, Image, Index, Layer, ATTESTATION_MANIFEST_TYPE, DOCKER_CONFIG,
