@@ -8,11 +8,11 @@ use crate::copy::{CopyOptions, Engine, Platforms};
 use crate::hosts::{CredentialTable, Given, GivenError, Inputs, Registries};
 use crate::list_jobs::{Destination, LineJob, PLACEHOLDER_REGISTRY};
 use crate::reference::Reference;
-use crate::registry::client::Session;
 use crate::registry::credentials::{CredentialSource, Credentials};
-use crate::registry::retry::RetryPolicy;
 use crate::registry::transport::{Transport, TransportOptions};
+use crate::registry::Session;
 use crate::report::{human_bytes, markdown, ImageReport, RunReport, Status};
+use crate::retry::RetryPolicy;
 use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
@@ -290,6 +290,7 @@ pub fn engine_with(
         ca_certs: args.ca_cert.clone(),
         endpoints,
         retry: RetryPolicy::with_retries(args.retries),
+        stall: std::time::Duration::from_secs(args.stall_timeout),
     };
     let table = credential_table(args, registries, extra)?;
     let channels = crate::notify::channels_from_args(&args.notify);

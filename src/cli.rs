@@ -339,6 +339,11 @@ pub struct CopyArgs {
     #[arg(long, value_name = "N", env = crate::env::RETRIES, default_value_t = 3,
           value_parser = clap::value_parser!(u32).range(0..=20))]
     pub retries: u32,
+    /// Seconds without a byte sent or received that end an attempt (then resumed or retried
+    /// like a cut connection)
+    #[arg(long, value_name = "SECONDS", env = crate::env::STALL_TIMEOUT, default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub stall_timeout: u64,
     /// Reach this registry over plain HTTP, or HTTPS without certificate checks (repeatable)
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", env = crate::env::INSECURE_REGISTRIES,
           value_delimiter = ',')]

@@ -9,6 +9,8 @@ pub const FORMAT: &str = "FORMAT";
 pub const MAX_PARALLEL: &str = "MAX_PARALLEL";
 /// Retries per request (`--retries`).
 pub const RETRIES: &str = "RETRIES";
+/// Seconds without a byte that end an attempt (`--stall-timeout`).
+pub const STALL_TIMEOUT: &str = "STALL_TIMEOUT";
 /// Comma list of `HOST[:PORT]` reached over plain HTTP or unverified HTTPS (`--insecure-registry`).
 pub const INSECURE_REGISTRIES: &str = "INSECURE_REGISTRIES";
 /// Comma list of `REGISTRY=HOST[:PORT]` (`--endpoint`).

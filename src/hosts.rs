@@ -19,8 +19,8 @@
 //! Later settings (insecure, CA, endpoint per host) grow from this table.
 
 use crate::reference::Reference;
-use crate::registry::client::Role;
 use crate::registry::credentials::{CredentialError, CredentialSource, Credentials};
+use crate::registry::Role;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One credential as given, before it is bound.

@@ -9,11 +9,11 @@ use crate::copy::source::Source;
 use crate::copy::{CopyOptions, Engine, Platforms};
 use crate::layout::{Layout, LayoutRef};
 use crate::reference::Reference;
-use crate::registry::client::{ManifestHead, RegistryClient, Role};
 use crate::registry::digest::Digest;
 use crate::registry::error::RegistryError;
 use crate::registry::manifest::{Kind, Parsed, RawManifest};
 use crate::registry::platform::Platform;
+use crate::registry::{ManifestHead, RegistryClient, Role};
 use crate::report::{BlobCounts, ImageReport, Status};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
@@ -39,7 +39,7 @@ pub enum CopyError {
 impl CopyError {
     pub fn hint(&self) -> Option<String> {
         match self {
-            CopyError::Registry(e) => e.hint(),
+            CopyError::Registry(e) => crate::hints::for_registry(e),
             CopyError::Plan(e) => e.hint(),
             CopyError::PinnedDigest { .. } => Some(
                 "the tag moved since the list was written: update the digest or drop it".into(),

@@ -3,10 +3,10 @@
 //! uploads, verification) is the same for both.
 
 use crate::layout::Layout;
-use crate::registry::client::{ManifestHead, RegistryClient};
 use crate::registry::digest::Digest;
 use crate::registry::error::RegistryError;
 use crate::registry::manifest::RawManifest;
+use crate::registry::{ManifestHead, RegistryClient};
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -103,9 +103,9 @@ impl Source {
                     client: client.clone(),
                     repo: repo.clone(),
                     digest: digest.clone(),
-                    inner: body(resp),
+                    inner: body(resp, client.stall()),
                     seen: 0,
-                    left: RESUMES,
+                    left: client.retry_policy().retries.max(1),
                     done: false,
                 };
                 Ok((len, resumable(resume)))
@@ -118,17 +118,20 @@ impl Source {
     }
 }
 
-/// How often one blob read may be resumed after its connection broke.
-const RESUMES: u32 = 3;
-
-fn body(resp: reqwest::Response) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
-    resp.bytes_stream()
-        .map(|r| r.map_err(|e| std::io::Error::other(e.without_url())))
-        .boxed()
+/// The body of a blob answer; a chunk that takes longer than `stall` ends it like a cut.
+fn body(
+    resp: reqwest::Response,
+    stall: std::time::Duration,
+) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
+    let chunks = resp
+        .bytes_stream()
+        .map(|r| r.map_err(|e| std::io::Error::other(e.without_url())));
+    crate::registry::exchange::stall_guarded(chunks, stall)
 }
 
-/// A blob read that, when its connection breaks, continues where it stopped with a `Range`
-/// request (206 from the same offset), so the upload it feeds carries on.
+/// A blob read that, when its connection breaks or stalls, continues where it stopped with a
+/// `Range` request (206 from the same offset), up to `--retries` times, so the upload it feeds
+/// carries on.
 struct Resume {
     client: Arc<RegistryClient>,
     repo: String,
@@ -162,7 +165,7 @@ fn resumable(state: Resume) -> BoxStream<'static, Result<Bytes, std::io::Error>>
                         if let Ok(Some(resp)) =
                             st.client.blob_get_from(&st.repo, &st.digest, st.seen).await
                         {
-                            st.inner = body(resp);
+                            st.inner = body(resp, st.client.stall());
                             continue;
                         }
                     }

@@ -2,7 +2,9 @@
 //! codes, URLs shown without their query (upload sessions and presigned URLs carry secrets there),
 //! and [`RegistryError::is_temporary`], which drives retries.
 
+use crate::registry::credentials::CredentialSource;
 use crate::registry::digest::Digest;
+use crate::registry::session::Role;
 use crate::untrusted;
 use std::fmt;
 
@@ -124,20 +126,20 @@ pub enum RegistryError {
     Connect { host: String, detail: String },
     #[error("request to `{url}` failed: {detail}")]
     Transport { url: String, detail: String },
-    /// Credentials missing or refused; `hint` says which ones to give or fix.
+    /// Credentials missing or refused; `who` says whose (none for a broken token server).
     #[error("authentication failed for `{host}`: {detail}")]
     Auth {
         host: String,
         detail: String,
-        hint: Option<String>,
+        who: Option<Box<Refused>>,
     },
-    /// Authenticated (or anonymous) but not allowed; `hint` names who lacks which right.
+    /// Authenticated (or anonymous) but not allowed.
     #[error("access denied to `{repository}` on `{host}`: {detail}")]
     Denied {
         host: String,
         repository: String,
         detail: String,
-        hint: String,
+        who: Box<Refused>,
     },
     /// The token server could not be reached or failed (5xx, 429): temporary, retried.
     #[error("cannot get a token for `{host}`: {detail}")]
@@ -162,8 +164,25 @@ pub enum RegistryError {
     },
     #[error("{0}")]
     Manifest(String),
+    /// An answer that did not parse (a corrupted body): temporary, retried.
+    #[error("{0}")]
+    Corrupt(String),
     #[error("{0}")]
     Config(String),
+}
+
+/// Who a registry refused, so that the layer above can say which credentials to give or fix
+/// (flag and variable names belong there, not here).
+#[derive(Debug, Clone)]
+pub struct Refused {
+    /// The registry as written in references.
+    pub registry: String,
+    pub role: Role,
+    /// Where the refused credentials came from; `None` without credentials.
+    pub source: Option<CredentialSource>,
+    pub had_credentials: bool,
+    /// `` user `alice` from `--dest-creds` `` or `anonymous access`.
+    pub identity: String,
 }
 
 impl RegistryError {
@@ -172,6 +191,7 @@ impl RegistryError {
         match self {
             RegistryError::Connect { .. } | RegistryError::Transport { .. } => true,
             RegistryError::DigestMismatch { .. } | RegistryError::SizeMismatch { .. } => true,
+            RegistryError::Corrupt(_) => true,
             RegistryError::TokenUnavailable { .. } => true,
             RegistryError::Status(s) => {
                 is_retryable_status(s.status)
@@ -213,23 +233,10 @@ impl RegistryError {
             || text.contains("unsupported")
     }
 
-    /// A hint for the user, when the fix is known.
-    pub fn hint(&self) -> Option<String> {
+    /// How long the registry asked us to wait, when it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
-            RegistryError::Auth { hint, .. } => hint.clone(),
-            RegistryError::Denied { hint, .. } => Some(hint.clone()),
-            RegistryError::DigestMismatch { .. } | RegistryError::SizeMismatch { .. } => Some(
-                "the source served different bytes than its manifest names (after retries); nothing was tagged, run again later or report it to the source registry".into(),
-            ),
-            RegistryError::ManifestUnknown { .. } => {
-                Some("check the tag: the registry has no manifest by that name".into())
-            }
-            RegistryError::Connect { host, detail } if detail.contains("certificate") => Some(format!(
-                "trust the registry's CA with `--ca-cert FILE` or `SSL_CERT_FILE`, or skip certificate checks for it with `--insecure-registry {host}`"
-            )),
-            RegistryError::Connect { .. } => Some(
-                "check the address; for a plain-HTTP registry use `--insecure-registry HOST[:PORT]`".into(),
-            ),
+            RegistryError::Status(s) => s.retry_after,
             _ => None,
         }
     }
@@ -321,7 +328,7 @@ mod tests {
         let refused = RegistryError::Auth {
             host: "r".into(),
             detail: "rejected".into(),
-            hint: None,
+            who: None,
         };
         assert!(!refused.is_temporary());
     }
