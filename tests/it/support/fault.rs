@@ -320,7 +320,8 @@ impl FaultPlan {
         }
     }
 
-    /// The probability (0 to 1) that a request gets a seeded fault.
+    /// The probability (0 to 1) that a request gets a seeded fault. Panics unless the plan
+    /// comes from [`FaultPlan::seeded`].
     pub fn rate(mut self, probability: f64) -> FaultPlan {
         assert!((0.0..=1.0).contains(&probability), "rate {probability}");
         self.chaos
@@ -330,7 +331,8 @@ impl FaultPlan {
         self
     }
 
-    /// Restricts the seeded faults to requests of these kinds.
+    /// Restricts the seeded faults to requests of these kinds (the others still roll the dice,
+    /// so the sequence stays aligned). Panics unless the plan comes from [`FaultPlan::seeded`].
     pub fn only(mut self, kinds: &[Kind]) -> FaultPlan {
         self.chaos
             .as_mut()
