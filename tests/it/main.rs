@@ -6,6 +6,7 @@ mod copy_fallback;
 mod copy_tls;
 mod copy_transport;
 mod copy_vs_skopeo;
+mod fault_proxy;
 mod github_actions;
 mod hostile;
 mod issue_flow;
