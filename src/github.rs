@@ -122,7 +122,10 @@ impl GitHub {
                     attempt += 1;
                     tokio::time::sleep(self.policy.delay(attempt, None)).await;
                     if let Some(id) = self.find_comment(issue, &marker).await? {
-                        debug!(issue, id, "the comment had been created; its answer was lost");
+                        debug!(
+                            issue,
+                            id, "the comment had been created; its answer was lost"
+                        );
                         return Ok(id);
                     }
                     warn!("{e}; the comment is not there, posting it again");
@@ -403,7 +406,10 @@ mod tests {
         );
         let date = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(20));
         let wait = retry_wait(429, &headers(&[("retry-after", &date)]), "", &p, 1).expect("date");
-        assert!(wait > Duration::from_secs(17) && wait <= Duration::from_secs(20), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(17) && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
         assert_eq!(
             retry_wait(
                 403,

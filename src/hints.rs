@@ -25,6 +25,12 @@ pub fn for_registry(e: &RegistryError) -> Option<String> {
         RegistryError::Connect { .. } => Some(
             "check the address; for a plain-HTTP registry use `--insecure-registry HOST[:PORT]`".into(),
         ),
+        RegistryError::Transport { detail, .. } if detail.contains("stalled") => Some(
+            "the connection went silent on every attempt: check the network, or allow longer silences with `--stall-timeout SECONDS`".into(),
+        ),
+        RegistryError::Transport { .. } => Some(
+            "the connection broke on every attempt: check the network and run again (only what is missing is copied); a flaky link may need more `--retries`".into(),
+        ),
         _ => None,
     }
 }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tracing::{debug, warn};
@@ -139,6 +139,8 @@ impl BlobJob<'_> {
             .map_err(|_| RegistryError::Config("shutting down".into()))?;
         let policy = self.dst.retry_policy();
         let mut attempt = 0;
+        // Source reads of this blob may resume this many times in all, over every attempt.
+        let resumes = Arc::new(AtomicU32::new(policy.retries));
         // An interrupted session that can go on: its Location and the bytes it holds.
         let mut resume: Option<(Url, u64)> = None;
         loop {
@@ -154,8 +156,11 @@ impl BlobJob<'_> {
             });
             let (result, session) = match chunked {
                 _ if desc.size <= SMALL_BLOB => (self.upload_small(desc, &loc).await, loc),
-                Some(chunk) => self.upload_chunked(desc, loc, offset, chunk).await,
-                None => self.upload_streamed(desc, loc, offset).await,
+                Some(chunk) => {
+                    self.upload_chunked(desc, loc, offset, chunk, &resumes)
+                        .await
+                }
+                None => self.upload_streamed(desc, loc, offset, &resumes).await,
             };
             let e = match result {
                 Ok(()) => {
@@ -167,7 +172,10 @@ impl BlobJob<'_> {
             // After a retry, "no such upload" means the session finished: the question is
             // whether the blob is there, as after any failure whose outcome is unknown.
             let gone = e.has_code("BLOB_UPLOAD_UNKNOWN");
-            let retryable = e.is_temporary() || gone;
+            // A resumed session whose bytes do not add up (the registry held less than it
+            // said): start over with a fresh session.
+            let misjoined = offset > 0 && e.has_code("DIGEST_INVALID");
+            let retryable = e.is_temporary() || gone || misjoined;
             if retryable && self.landed(desc).await {
                 debug!(%digest, "the upload had landed; only its answer was lost");
                 self.ledger.record(&host, self.dst_repo, digest);
@@ -191,7 +199,7 @@ impl BlobJob<'_> {
             attempt += 1;
             tokio::time::sleep(policy.delay(attempt, e.retry_after())).await;
             // Can the session go on from where it stands?
-            if desc.size > SMALL_BLOB {
+            if desc.size > SMALL_BLOB && !misjoined {
                 if let Ok(Some((next, held))) =
                     self.dst.blob_upload_status(self.dst_repo, &session).await
                 {
@@ -223,8 +231,9 @@ impl BlobJob<'_> {
     async fn source_stream(
         &self,
         desc: &Descriptor,
+        resumes: &Arc<AtomicU32>,
     ) -> Result<(Verified, Arc<Mutex<Verdict>>), RegistryError> {
-        let (len, inner) = self.src.blob_stream(&desc.digest).await?;
+        let (len, inner) = self.src.blob_stream(&desc.digest, resumes.clone()).await?;
         if let Some(len) = len {
             if len != desc.size {
                 return Err(RegistryError::SizeMismatch {
@@ -260,7 +269,7 @@ impl BlobJob<'_> {
                 actual: actual.clone(),
             }),
             Verdict::Pending => Some(RegistryError::Transport {
-                url: self.what(&desc.digest),
+                url: format!("{}@{}", self.src.describe(), desc.digest),
                 detail: "the source stream ended early".into(),
             }),
             Verdict::Ok => None,
@@ -276,8 +285,9 @@ impl BlobJob<'_> {
         desc: &Descriptor,
         loc: Url,
         offset: u64,
+        resumes: &Arc<AtomicU32>,
     ) -> (Result<(), RegistryError>, Url) {
-        let (stream, verdict) = match self.source_stream(desc).await {
+        let (stream, verdict) = match self.source_stream(desc, resumes).await {
             Ok(v) => v,
             Err(e) => return (Err(e), loc),
         };
@@ -324,8 +334,9 @@ impl BlobJob<'_> {
         loc: Url,
         offset: u64,
         chunk: u64,
+        resumes: &Arc<AtomicU32>,
     ) -> (Result<(), RegistryError>, Url) {
-        let (stream, verdict) = match self.source_stream(desc).await {
+        let (stream, verdict) = match self.source_stream(desc, resumes).await {
             Ok(v) => v,
             Err(e) => return (Err(e), loc),
         };
@@ -345,7 +356,7 @@ impl BlobJob<'_> {
                     Err(_) => {
                         let e = self.verdict_error(desc, &verdict).unwrap_or_else(|| {
                             RegistryError::Transport {
-                                url: self.what(&desc.digest),
+                                url: format!("{}@{}", self.src.describe(), desc.digest),
                                 detail: "the source stream failed".into(),
                             }
                         });

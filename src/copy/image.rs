@@ -325,12 +325,13 @@ impl Engine {
             }
             Ok::<PushPlan, CopyError>(plan)
         };
-        let plan = tokio::time::timeout(limit, write)
-            .await
-            .map_err(|_| CopyError::Deadline {
-                limit,
-                bytes: report.bytes,
-            })??;
+        let plan =
+            tokio::time::timeout(limit, write)
+                .await
+                .map_err(|_| CopyError::Deadline {
+                    limit,
+                    bytes: report.bytes,
+                })??;
         report.status = Status::Copied;
         if let Some(state) = &self.state {
             state.record(&head.digest, opts, &plan.top.digest);

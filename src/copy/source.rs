@@ -10,6 +10,7 @@ use crate::registry::{ManifestHead, RegistryClient};
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 pub enum Source {
@@ -85,9 +86,12 @@ impl Source {
     }
 
     /// A blob as a stream, with its length when known; the caller verifies size and digest.
+    /// A broken or stalled read resumes with `Range` while `resumes` (shared by every attempt
+    /// at one blob) lasts.
     pub async fn blob_stream(
         &self,
         digest: &Digest,
+        resumes: Arc<AtomicU32>,
     ) -> Result<
         (
             Option<u64>,
@@ -105,7 +109,7 @@ impl Source {
                     digest: digest.clone(),
                     inner: body(resp, client.stall()),
                     seen: 0,
-                    left: client.retry_policy().retries.max(1),
+                    left: resumes,
                     done: false,
                 };
                 Ok((len, resumable(resume)))
@@ -138,7 +142,7 @@ struct Resume {
     digest: Digest,
     inner: BoxStream<'static, Result<Bytes, std::io::Error>>,
     seen: u64,
-    left: u32,
+    left: Arc<AtomicU32>,
     done: bool,
 }
 
@@ -155,8 +159,10 @@ fn resumable(state: Resume) -> BoxStream<'static, Result<Bytes, std::io::Error>>
                 }
                 None => return None,
                 Some(Err(e)) => {
-                    if st.left > 0 {
-                        st.left -= 1;
+                    let take = st
+                        .left
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                    if take.is_ok() {
                         tracing::warn!(
                             digest = %st.digest,
                             offset = st.seen,

@@ -211,14 +211,15 @@ impl RegistryClient {
             debug!(repo, status = resp.status().as_u16(), "upload session gone");
             return Ok(None);
         }
-        // `Range: 0-N` (N inclusive; `0-0` may also mean empty, so `Docker-Upload-...` aside,
-        // trust it only with a Location to continue at).
+        // `Range: 0-N`, N inclusive. Distribution answers `0-0` for an empty session too, so
+        // `0-0` counts as nothing held: starting over is always safe, resuming too far is not.
         let offset = resp
             .headers()
             .get(reqwest::header::RANGE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim_start_matches("bytes=").split('-').nth(1))
             .and_then(|end| end.trim().parse::<u64>().ok())
+            .filter(|end| *end > 0)
             .map(|end| end + 1)
             .unwrap_or(0);
         let next = location_of(&resp)?.unwrap_or_else(|| location.clone());

@@ -7,6 +7,7 @@ mod copy_tls;
 mod copy_transport;
 mod copy_vs_skopeo;
 mod fault_proxy;
+mod faults;
 mod github_actions;
 mod hostile;
 mod issue_flow;
