@@ -2,6 +2,7 @@
 //! environment variables. The registry client reports what happened and who was refused
 //! ([`Refused`]); the advice lives here, above it.
 
+use crate::registry::convert::ConvertError;
 use crate::registry::credentials::CredentialSource;
 use crate::registry::error::{Refused, RegistryError};
 use crate::registry::session::Role;
@@ -32,6 +33,19 @@ pub fn for_registry(e: &RegistryError) -> Option<String> {
             "the connection broke on every attempt: check the network and run again (only what is missing is copied); a flaky link may need more `--retries`".into(),
         ),
         _ => None,
+    }
+}
+
+/// What to do when a manifest cannot be converted to the requested format.
+pub fn for_convert(e: &ConvertError) -> &'static str {
+    match e {
+        ConvertError::Layer { .. } => {
+            "copy it unconverted with `--format oci` or `--format preserve`, or pick a tag built with gzip layers"
+        }
+        ConvertError::Artifact { .. } => {
+            "copy it unconverted with `--format oci` or `--format preserve`"
+        }
+        ConvertError::Config { .. } => "use `--format preserve` to copy it unconverted",
     }
 }
 
