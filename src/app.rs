@@ -5,13 +5,14 @@
 
 use crate::cli::{Cli, Command, CopyArgs, ListInput, LogArgs, LogFormat, TargetArgs};
 use crate::copy::{CopyOptions, Engine, Platforms};
+use crate::hosts::{CredentialTable, Given, GivenError, Inputs, Registries};
 use crate::list_jobs::{Destination, LineJob, PLACEHOLDER_REGISTRY};
 use crate::reference::Reference;
-use crate::registry::client::{Role, Session};
 use crate::registry::credentials::{CredentialSource, Credentials};
-use crate::registry::retry::RetryPolicy;
 use crate::registry::transport::{Transport, TransportOptions};
+use crate::registry::Session;
 use crate::report::{human_bytes, markdown, ImageReport, RunReport, Status};
+use crate::retry::RetryPolicy;
 use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
@@ -67,9 +68,9 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {}", e.message);
+            eprintln!("error: {}", crate::untrusted::inert_lines(&e.message, 8000));
             if let Some(h) = e.hint {
-                eprintln!("hint: {h}");
+                eprintln!("hint: {}", crate::untrusted::inert_lines(&h, 2000));
             }
             ExitCode::from(2)
         }
@@ -228,50 +229,97 @@ pub fn copy_options(args: &CopyArgs) -> Result<CopyOptions, UsageError> {
     })
 }
 
-/// Credentials for one side and where they came from: the flag, else the `_USER`/`_PASSWORD`
-/// pair.
+/// The credentials of one side: every `--src-creds`/`--dest-creds` value, then the
+/// `_USER`/`_PASSWORD` pair (bound to `host_var`'s registry when that is set).
 fn side_credentials(
-    flag: &Option<String>,
+    flags: &[String],
     flag_name: &'static str,
     user_var: &'static str,
     pass_var: &'static str,
-) -> Result<Option<(Credentials, CredentialSource)>, UsageError> {
-    if let Some(text) = flag {
-        return Credentials::from_user_pass(text)
-            .map(|c| Some((c, CredentialSource::Flag(flag_name))))
-            .map_err(|e| {
-                UsageError::new(format!("{flag_name}: {e}"))
-                    .hint("write credentials as `USER:PASSWORD`")
-            });
+    host_var: Option<&'static str>,
+) -> Result<Vec<Given>, UsageError> {
+    let mut out = Vec::new();
+    for text in flags {
+        let given = crate::hosts::parse_given(text, flag_name).map_err(|e| match e {
+            GivenError::Bind(b) => UsageError::new(format!("{flag_name}: {b}")).hint(b.hint()),
+            GivenError::Credentials(c) => UsageError::new(format!("{flag_name}: {c}")).hint(
+                "write credentials as `USER:PASSWORD`, or `HOST=USER:PASSWORD` for one registry",
+            ),
+        })?;
+        out.push(given);
     }
+    let both = format!("set both `{user_var}` and `{pass_var}`, or neither");
     match (crate::env::var(user_var), crate::env::var(pass_var)) {
-        (Some(username), Some(password)) => Ok(Some((
-            Credentials::Basic { username, password },
-            CredentialSource::Env {
-                user: user_var,
-                password: pass_var,
-            },
-        ))),
-        (Some(_), None) => Err(UsageError::new(format!(
-            "`{user_var}` is set but `{pass_var}` is not"
-        ))
-        .hint(format!(
-            "set both `{user_var}` and `{pass_var}`, or neither"
-        ))),
-        (None, Some(_)) => Err(UsageError::new(format!(
-            "`{pass_var}` is set but `{user_var}` is not"
-        ))
-        .hint(format!(
-            "set both `{user_var}` and `{pass_var}`, or neither"
-        ))),
-        (None, None) => Ok(None),
+        (Some(username), Some(password)) => {
+            let host = host_var
+                .and_then(crate::env::var)
+                .filter(|h| !h.trim().is_empty())
+                .map(|h| {
+                    crate::hosts::registry_of(&h).map_err(|e| {
+                        UsageError::new(format!("`{}`: {e}", host_var.unwrap_or_default()))
+                            .hint(e.hint())
+                    })
+                })
+                .transpose()?;
+            out.push(Given {
+                host,
+                credentials: Credentials::Basic { username, password },
+                source: CredentialSource::Env {
+                    user: user_var,
+                    password: pass_var,
+                },
+            });
+        }
+        (Some(_), None) => {
+            return Err(
+                UsageError::new(format!("`{user_var}` is set but `{pass_var}` is not")).hint(both),
+            )
+        }
+        (None, Some(_)) => {
+            return Err(
+                UsageError::new(format!("`{pass_var}` is set but `{user_var}` is not")).hint(both),
+            )
+        }
+        (None, None) => {}
     }
+    Ok(out)
 }
 
-/// The engine for a run whose sources live in `sources` and targets in `targets` (registries as
-/// written in references): explicit credentials are bound to those registries only.
-pub fn engine(args: &CopyArgs, sources: &[&str], targets: &[&str]) -> Result<Engine, UsageError> {
-    engine_with(args, sources, targets, Vec::new())
+/// The credential table of a run: flags and environment bound to `registries`, then `extra`
+/// (a config file's `registries:` entries), which name their host themselves and win.
+pub fn credential_table(
+    args: &CopyArgs,
+    registries: &Registries,
+    extra: Vec<RegistryCredentials>,
+) -> Result<CredentialTable, UsageError> {
+    let inputs = Inputs {
+        source: side_credentials(
+            &args.src_creds,
+            "--src-creds",
+            crate::env::SOURCE_REGISTRY_USER,
+            crate::env::SOURCE_REGISTRY_PASSWORD,
+            Some(crate::env::SOURCE_REGISTRY),
+        )?,
+        target: side_credentials(
+            &args.dest_creds,
+            "--dest-creds",
+            crate::env::TARGET_REGISTRY_USER,
+            crate::env::TARGET_REGISTRY_PASSWORD,
+            None,
+        )?,
+    };
+    let mut table = CredentialTable::bind(&inputs, registries)
+        .map_err(|e| UsageError::new(e.to_string()).hint(e.hint()))?;
+    for (registry, c, from) in extra {
+        table.set_both(&registry, c, from);
+    }
+    Ok(table)
+}
+
+/// The engine for a run whose registries are `registries`: explicit credentials are bound to
+/// those registries only (see [`crate::hosts`]).
+pub fn engine(args: &CopyArgs, registries: &Registries) -> Result<Engine, UsageError> {
+    engine_with(args, registries, Vec::new())
 }
 
 /// Credentials for one registry in both roles (a config file's `registries:` entry).
@@ -280,8 +328,7 @@ pub type RegistryCredentials = (String, Credentials, CredentialSource);
 /// [`engine`], plus credentials bound to registries by name; those win over the flags.
 pub fn engine_with(
     args: &CopyArgs,
-    sources: &[&str],
-    targets: &[&str],
+    registries: &Registries,
     extra: Vec<RegistryCredentials>,
 ) -> Result<Engine, UsageError> {
     let mut endpoints = std::collections::BTreeMap::new();
@@ -305,9 +352,34 @@ pub fn engine_with(
         ca_certs: args.ca_cert.clone(),
         endpoints,
         retry: RetryPolicy::with_retries(args.retries),
+        stall: std::time::Duration::from_secs(args.stall_timeout),
     };
-    let transport =
-        Transport::new(opts).map_err(|e| UsageError::new(e.to_string()).maybe_hint(e.hint()))?;
+    let table = credential_table(args, registries, extra)?;
+    let channels = crate::notify::channels_from_args(&args.notify);
+    for s in table.secret_forms() {
+        crate::untrusted::register_secret(&s);
+    }
+    let secrets: Vec<String> = table
+        .secrets()
+        .into_iter()
+        .chain(
+            crate::notify::secrets(&channels)
+                .into_iter()
+                .map(str::to_string),
+        )
+        .collect();
+    for s in &secrets {
+        crate::untrusted::register_secret(s);
+    }
+    if crate::report::github::enabled() {
+        // Before anything else is printed: GitHub then hides these values in every log line.
+        print!(
+            "{}",
+            crate::report::github::mask_commands(secrets.iter().map(String::as_str))
+        );
+    }
+    let transport = Transport::new(opts)
+        .map_err(|e| UsageError::new(e.to_string()).maybe_hint(crate::hints::for_registry(&e)))?;
     // Read later, when a registry needs it: a bad one stops the run now, before anything else.
     if let Some(path) = crate::registry::credentials::docker_config_path() {
         match crate::bounded::check(&path, &crate::bounded::DOCKER_CONFIG) {
@@ -316,43 +388,8 @@ pub fn engine_with(
         }
     }
     let mut session = Session::new(transport);
-    let src = side_credentials(
-        &args.src_creds,
-        "--src-creds",
-        crate::env::SOURCE_REGISTRY_USER,
-        crate::env::SOURCE_REGISTRY_PASSWORD,
-    )?;
-    let dst = side_credentials(
-        &args.dest_creds,
-        "--dest-creds",
-        crate::env::TARGET_REGISTRY_USER,
-        crate::env::TARGET_REGISTRY_PASSWORD,
-    )?;
-    if crate::report::github::enabled() {
-        // Before anything else is printed: GitHub then hides these values in every log line.
-        let channels = crate::notify::channels_from_args(&args.notify);
-        let secrets: Vec<&str> = src
-            .iter()
-            .chain(dst.iter())
-            .flat_map(|(c, _)| c.secrets())
-            .chain(crate::notify::secrets(&channels))
-            .collect();
-        print!("{}", crate::report::github::mask_commands(secrets));
-    }
-    if let Some((c, from)) = src {
-        for r in sources {
-            session.set_credentials(r, Role::Source, c.clone(), from.clone());
-        }
-    }
-    if let Some((c, from)) = dst {
-        for r in targets {
-            session.set_credentials(r, Role::Target, c.clone(), from.clone());
-        }
-    }
-    for (registry, c, from) in extra {
-        for role in [Role::Source, Role::Target] {
-            session.set_credentials(&registry, role, c.clone(), from.clone());
-        }
+    for (registry, role, c, from) in table.iter() {
+        session.set_credentials(registry, role, c.clone(), from.clone());
     }
     let mut engine = Engine::new(session, args.blobs_in_flight as usize, args.retries);
     engine.state = args
@@ -419,6 +456,9 @@ pub async fn finish(
 ) -> Result<(), UsageError> {
     let mut channels = crate::notify::channels_from_args(&args.notify);
     channels.extend(plan.extra);
+    for s in crate::notify::secrets(&channels) {
+        crate::untrusted::register_secret(s);
+    }
     let wanted = plan
         .wanted
         .unwrap_or_else(|| crate::notify::wanted(args.notify.notify_on, run));
@@ -447,6 +487,7 @@ pub fn write_outputs(run: &RunReport, args: &CopyArgs, title: &str) -> Result<()
         args.report_json.as_deref(),
         args.summary.as_deref(),
         title,
+        args.notify.lang.trim(),
     )
 }
 
@@ -456,18 +497,20 @@ pub fn write_report(
     report_json: Option<&std::path::Path>,
     summary: Option<&std::path::Path>,
     title: &str,
+    lang: &str,
 ) -> Result<(), UsageError> {
     let actions = crate::report::github::enabled();
     let mut out = std::io::stdout().lock();
     for img in &run.images {
+        let line = crate::untrusted::scrub(&result_line(img));
         if actions {
             let _ = write!(
                 out,
                 "{}",
-                crate::report::github::image_commands(img, &result_line(img))
+                crate::untrusted::scrub(&crate::report::github::image_commands(img, &line))
             );
         } else {
-            let _ = writeln!(out, "{}", result_line(img));
+            let _ = writeln!(out, "{line}");
         }
     }
     if run.images.len() > 1 || run.dry_run {
@@ -522,7 +565,7 @@ pub fn write_report(
         })?;
     }
     if let Some(path) = summary {
-        let md = markdown::render(run, title);
+        let md = crate::untrusted::scrub(&markdown::render(run, title, lang));
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -599,11 +642,27 @@ fn init_logging(args: &LogArgs) {
         .unwrap_or_else(|| EnvFilter::new(format!("warn,registry_mirror={level}")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| ScrubbedStderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     let _ = match args.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.compact().try_init(),
     };
+}
+
+/// The log's writer: every event is scrubbed of secrets before it reaches stderr (tracing
+/// formats an event into one buffer and writes it at once).
+struct ScrubbedStderr;
+
+impl std::io::Write for ScrubbedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = crate::untrusted::scrub(&String::from_utf8_lossy(buf));
+        std::io::stderr().lock().write_all(text.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }

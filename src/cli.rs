@@ -339,6 +339,11 @@ pub struct CopyArgs {
     #[arg(long, value_name = "N", env = crate::env::RETRIES, default_value_t = 3,
           value_parser = clap::value_parser!(u32).range(0..=20))]
     pub retries: u32,
+    /// Seconds without a byte sent or received that end an attempt (then resumed or retried
+    /// like a cut connection)
+    #[arg(long, value_name = "SECONDS", env = crate::env::STALL_TIMEOUT, default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub stall_timeout: u64,
     /// Reach this registry over plain HTTP, or HTTPS without certificate checks (repeatable)
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", env = crate::env::INSECURE_REGISTRIES,
           value_delimiter = ',')]
@@ -346,12 +351,15 @@ pub struct CopyArgs {
     /// An extra trusted CA certificate (PEM); `SSL_CERT_FILE` is honoured too
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Vec<PathBuf>,
-    /// Source credentials (else `SOURCE_REGISTRY_USER`/`SOURCE_REGISTRY_PASSWORD`, else docker config.json)
-    #[arg(long, value_name = "USER:PASS", hide_env_values = true)]
-    pub src_creds: Option<String>,
-    /// Destination credentials (else `TARGET_REGISTRY_USER`/`TARGET_REGISTRY_PASSWORD`, else docker config.json)
-    #[arg(long, value_name = "USER:PASS", hide_env_values = true)]
-    pub dest_creds: Option<String>,
+    /// Source credentials: `HOST=USER:PASS` for one registry (repeatable), or `USER:PASS` for
+    /// the one source registry (else `SOURCE_REGISTRY_USER`/`_PASSWORD`, bound to
+    /// `SOURCE_REGISTRY` when set; else docker config.json)
+    #[arg(long, value_name = "[HOST=]USER:PASS", hide_env_values = true)]
+    pub src_creds: Vec<String>,
+    /// Destination credentials: `USER:PASS` for the target registry, or `HOST=USER:PASS`
+    /// (repeatable) (else `TARGET_REGISTRY_USER`/`_PASSWORD`; else docker config.json)
+    #[arg(long, value_name = "[HOST=]USER:PASS", hide_env_values = true)]
+    pub dest_creds: Vec<String>,
     /// Reach REGISTRY at another address (a mirror or pull-through cache); names are unchanged
     #[arg(long, value_name = "REGISTRY=HOST[:PORT]", env = crate::env::REGISTRY_ENDPOINTS, value_delimiter = ',')]
     pub endpoint: Vec<String>,

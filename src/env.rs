@@ -9,6 +9,8 @@ pub const FORMAT: &str = "FORMAT";
 pub const MAX_PARALLEL: &str = "MAX_PARALLEL";
 /// Retries per request (`--retries`).
 pub const RETRIES: &str = "RETRIES";
+/// Seconds without a byte that end an attempt (`--stall-timeout`).
+pub const STALL_TIMEOUT: &str = "STALL_TIMEOUT";
 /// Comma list of `HOST[:PORT]` reached over plain HTTP or unverified HTTPS (`--insecure-registry`).
 pub const INSECURE_REGISTRIES: &str = "INSECURE_REGISTRIES";
 /// Comma list of `REGISTRY=HOST[:PORT]` (`--endpoint`).
@@ -16,6 +18,8 @@ pub const REGISTRY_ENDPOINTS: &str = "REGISTRY_ENDPOINTS";
 /// Source registry user and password (instead of `--src-creds`).
 pub const SOURCE_REGISTRY_USER: &str = "SOURCE_REGISTRY_USER";
 pub const SOURCE_REGISTRY_PASSWORD: &str = "SOURCE_REGISTRY_PASSWORD";
+/// The registry `SOURCE_REGISTRY_USER`/`_PASSWORD` belong to (needed in issue mode).
+pub const SOURCE_REGISTRY: &str = "SOURCE_REGISTRY";
 /// Target registry user and password (instead of `--dest-creds`).
 pub const TARGET_REGISTRY_USER: &str = "TARGET_REGISTRY_USER";
 pub const TARGET_REGISTRY_PASSWORD: &str = "TARGET_REGISTRY_PASSWORD";

@@ -1,9 +1,15 @@
 //! The GitHub REST calls of issue mode, through octocrab: comment, edit a comment, make sure a
 //! label exists, label, unlabel, close. The base URL comes from `GITHUB_API_URL`, so GitHub
-//! Enterprise works. Requests are retried on 5xx, 429 and secondary rate limits (403 with
-//! `Retry-After` or a "secondary rate limit" message), honouring `Retry-After` and
-//! `x-ratelimit-reset`. The token never appears in an error or a log line.
+//! Enterprise works. Requests follow the shared retry policy ([`crate::retry`]) on 5xx, 429
+//! and secondary rate limits (403 with `Retry-After` or a "secondary rate limit" message),
+//! honouring `Retry-After` (seconds or HTTP date) and `x-ratelimit-reset`.
+//!
+//! Creating a comment is not idempotent: every new comment carries a hidden marker unique to
+//! this run, and after a failure whose outcome is unknown (no answer, a 5xx) the issue's
+//! comments are searched for it before the comment is posted again, so a lost answer never
+//! leaves two comments. The token never appears in an error or a log line.
 
+use crate::retry::RetryPolicy;
 use octocrab::Octocrab;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -35,8 +41,15 @@ pub enum GitHubError {
 pub struct GitHub {
     octo: Octocrab,
     repo: String,
-    retries: u32,
+    policy: RetryPolicy,
+    /// Unique to this client: the hidden markers of the comments it creates start with it.
+    run_marker: String,
+    created: std::sync::atomic::AtomicU64,
 }
+
+/// Comments listed per page when looking for a marker, and pages looked at.
+const COMMENTS_PAGE: usize = 100;
+const COMMENT_PAGES: usize = 20;
 
 #[derive(Clone, Copy)]
 enum Verb {
@@ -80,17 +93,68 @@ impl GitHub {
         Ok(GitHub {
             octo,
             repo: repo.to_string(),
-            retries,
+            policy: RetryPolicy {
+                retries,
+                base: Duration::from_millis(500),
+                max: MAX_WAIT,
+                max_retry_after: MAX_WAIT,
+            },
+            run_marker: format!("{:016x}", fastrand::u64(..)),
+            created: Default::default(),
         })
     }
 
-    /// `POST /repos/{repo}/issues/{n}/comments`; returns the comment id.
+    /// `POST /repos/{repo}/issues/{n}/comments`; returns the comment id. After a failure
+    /// whose outcome is unknown, the comment is looked for (by its marker) before it is posted
+    /// again.
     pub async fn create_comment(&self, issue: u64, body: &str) -> Result<u64, GitHubError> {
+        let n = self
+            .created
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let marker = format!("<!-- registry-mirror:comment {}-{n} -->", self.run_marker);
         let path = format!("/repos/{}/issues/{issue}/comments", self.repo);
-        let (_, v) = self
-            .send(Verb::Post, &path, Some(json!({ "body": body })))
-            .await?;
-        Ok(v["id"].as_u64().unwrap_or_default())
+        let payload = json!({ "body": format!("{body}\n{marker}\n") });
+        let mut attempt = 0;
+        loop {
+            match self.call(Verb::Post, &path, Some(&payload), false).await {
+                Ok((_, v)) => return Ok(v["id"].as_u64().unwrap_or_default()),
+                Err(e) if e.is_ambiguous() && attempt < self.policy.retries => {
+                    attempt += 1;
+                    tokio::time::sleep(self.policy.delay(attempt, None)).await;
+                    if let Some(id) = self.find_comment(issue, &marker).await? {
+                        debug!(
+                            issue,
+                            id, "the comment had been created; its answer was lost"
+                        );
+                        return Ok(id);
+                    }
+                    warn!("{e}; the comment is not there, posting it again");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The id of the comment of issue `issue` whose body holds `marker`.
+    async fn find_comment(&self, issue: u64, marker: &str) -> Result<Option<u64>, GitHubError> {
+        for page in 1..=COMMENT_PAGES {
+            let path = format!(
+                "/repos/{}/issues/{issue}/comments?per_page={COMMENTS_PAGE}&page={page}",
+                self.repo
+            );
+            let (_, v) = self.send(Verb::Get, &path, None).await?;
+            let comments = v.as_array().cloned().unwrap_or_default();
+            if let Some(c) = comments
+                .iter()
+                .find(|c| c["body"].as_str().is_some_and(|b| b.contains(marker)))
+            {
+                return Ok(c["id"].as_u64());
+            }
+            if comments.len() < COMMENTS_PAGE {
+                break;
+            }
+        }
+        Ok(None)
     }
 
     /// `PATCH /repos/{repo}/issues/comments/{id}`.
@@ -152,20 +216,34 @@ impl GitHub {
         self.send(Verb::Patch, &path, Some(body)).await.map(drop)
     }
 
-    /// One call with retries; returns the status and the JSON body (`null` when empty).
+    /// An idempotent call with retries; returns the status and the JSON body (`null` when
+    /// empty).
     async fn send(
         &self,
         verb: Verb,
         path: &str,
         body: Option<Value>,
     ) -> Result<(u16, Value), GitHubError> {
+        self.call(verb, path, body.as_ref(), true).await
+    }
+
+    /// One call. Refusals to be retried (rate limits) always are; failures whose outcome is
+    /// unknown (no answer, 5xx) only when `idempotent`, else they are returned at once for
+    /// the caller to find out what happened.
+    async fn call(
+        &self,
+        verb: Verb,
+        path: &str,
+        body: Option<&Value>,
+        idempotent: bool,
+    ) -> Result<(u16, Value), GitHubError> {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let result = match verb {
                 Verb::Get => self.octo._get(path).await,
-                Verb::Post => self.octo._post(path, body.as_ref()).await,
-                Verb::Patch => self.octo._patch(path, body.as_ref()).await,
+                Verb::Post => self.octo._post(path, body).await,
+                Verb::Patch => self.octo._patch(path, body).await,
                 Verb::Delete => self.octo._delete(path, None::<&()>).await,
             };
             let response = match result {
@@ -176,8 +254,8 @@ impl GitHub {
                         path: path.to_string(),
                         message: short(&e.to_string()),
                     };
-                    if attempt <= self.retries {
-                        let wait = backoff(attempt);
+                    if idempotent && attempt <= self.policy.retries {
+                        let wait = self.policy.delay(attempt, None);
                         warn!("{err}; retrying in {}s", wait.as_secs_f32());
                         tokio::time::sleep(wait).await;
                         continue;
@@ -197,8 +275,9 @@ impl GitHub {
                 .ok()
                 .and_then(|v| v["message"].as_str().map(str::to_string))
                 .unwrap_or_else(|| short(&text));
-            if let Some(wait) = retry_wait(status, &headers, &message, attempt) {
-                if attempt <= self.retries {
+            let refusal = status == 429 || status == 403;
+            if let Some(wait) = retry_wait(status, &headers, &message, &self.policy, attempt) {
+                if (idempotent || refusal) && attempt <= self.policy.retries {
                     warn!(
                         "GitHub API `{} {path}` answered HTTP {status} ({message}); retrying in {}s",
                         verb.as_str(),
@@ -218,11 +297,24 @@ impl GitHub {
     }
 }
 
+impl GitHubError {
+    /// The request may have been carried out although no success came back: no answer, or a
+    /// 5xx from GitHub or a proxy in between.
+    fn is_ambiguous(&self) -> bool {
+        match self {
+            GitHubError::Transport { .. } => true,
+            GitHubError::Status { status, .. } => *status >= 500,
+            GitHubError::Setup { .. } => false,
+        }
+    }
+}
+
 /// How long to wait before retrying, or `None` when the answer is final.
 fn retry_wait(
     status: u16,
     headers: &http::HeaderMap,
     message: &str,
+    policy: &RetryPolicy,
     attempt: u32,
 ) -> Option<Duration> {
     let header = |name: &str| {
@@ -231,7 +323,10 @@ fn retry_wait(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
     };
-    let retry_after = header("retry-after").map(Duration::from_secs);
+    let retry_after = headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::retry::parse_retry_after);
     let rate_limited = status == 429
         || (status == 403
             && (retry_after.is_some()
@@ -257,11 +352,7 @@ fn retry_wait(
     if rate_limited {
         return Some(MAX_WAIT);
     }
-    Some(backoff(attempt))
-}
-
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(500 * 2u64.pow(attempt.min(6)))
+    Some(policy.delay(attempt, None))
 }
 
 /// Percent-encode a path segment (label names may hold spaces and non-ASCII).
@@ -295,28 +386,42 @@ mod tests {
     #[test]
     fn what_is_retried() {
         let none = headers(&[]);
-        assert_eq!(retry_wait(404, &none, "Not Found", 1), None);
-        assert_eq!(retry_wait(422, &none, "Validation Failed", 1), None);
+        let p = RetryPolicy {
+            retries: 3,
+            base: Duration::from_millis(500),
+            max: MAX_WAIT,
+            max_retry_after: MAX_WAIT,
+        };
+        assert_eq!(retry_wait(404, &none, "Not Found", &p, 1), None);
+        assert_eq!(retry_wait(422, &none, "Validation Failed", &p, 1), None);
         assert_eq!(
-            retry_wait(403, &none, "Resource not accessible by integration", 1),
+            retry_wait(403, &none, "Resource not accessible by integration", &p, 1),
             None
         );
-        assert_eq!(retry_wait(502, &none, "Bad Gateway", 1), Some(backoff(1)));
+        let wait = retry_wait(502, &none, "Bad Gateway", &p, 1).expect("retried");
+        assert!(wait >= Duration::from_millis(250) && wait <= Duration::from_millis(500));
         assert_eq!(
-            retry_wait(403, &headers(&[("retry-after", "3")]), "x", 1),
+            retry_wait(403, &headers(&[("retry-after", "3")]), "x", &p, 1),
             Some(Duration::from_secs(3))
+        );
+        let date = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(20));
+        let wait = retry_wait(429, &headers(&[("retry-after", &date)]), "", &p, 1).expect("date");
+        assert!(
+            wait > Duration::from_secs(17) && wait <= Duration::from_secs(20),
+            "{wait:?}"
         );
         assert_eq!(
             retry_wait(
                 403,
                 &none,
                 "You have exceeded a secondary rate limit. Please wait a few minutes.",
+                &p,
                 1
             ),
             Some(MAX_WAIT)
         );
         assert_eq!(
-            retry_wait(429, &headers(&[("retry-after", "600")]), "", 1),
+            retry_wait(429, &headers(&[("retry-after", "600")]), "", &p, 1),
             Some(MAX_WAIT)
         );
     }

@@ -462,6 +462,47 @@ fn check_path(input: &str, path: &str) -> Result<(), ReferenceError> {
     Ok(())
 }
 
+/// True when `tag` fits the tag grammar `[\w][\w.-]{0,127}`.
+pub fn is_valid_tag(tag: &str) -> bool {
+    check_tag(tag, tag).is_ok()
+}
+
+/// True when `path` is a repository path: lowercase components joined by `/`, at most 255
+/// characters.
+pub fn is_valid_repository(path: &str) -> bool {
+    path.len() <= NAME_MAX_LEN && check_path(path, path).is_ok()
+}
+
+/// Names a registry (or a layout) listed, without those that fail `valid`; the dropped ones
+/// are named in one warning, escaped and counted, and never become a URL or a path.
+pub fn keep_valid(names: Vec<String>, what: &str, valid: fn(&str) -> bool) -> Vec<String> {
+    let (good, bad): (Vec<String>, Vec<String>) = names.into_iter().partition(|n| valid(n));
+    if !bad.is_empty() {
+        const SHOWN: usize = 5;
+        let listed: Vec<String> = bad
+            .iter()
+            .take(SHOWN)
+            .map(|n| {
+                let quoted = format!("{:?}", crate::untrusted::cut(n, 40));
+                crate::untrusted::inert(&quoted, 60)
+            })
+            .collect();
+        let more = bad.len().saturating_sub(SHOWN);
+        tracing::warn!(
+            "skipped {} invalid name{} in {what}: {}{}",
+            bad.len(),
+            if bad.len() == 1 { "" } else { "s" },
+            listed.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
+    good
+}
+
 /// `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`
 fn is_path_component(c: &str) -> bool {
     let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();

@@ -5,9 +5,9 @@
 use crate::copy::batch::Job;
 use crate::copy::Engine;
 use crate::reference::Reference;
-use crate::registry::client::{RegistryClient, Role};
 use crate::registry::error::RegistryError;
 use crate::registry::manifest::Parsed;
+use crate::registry::{RegistryClient, Role};
 use crate::report::{DroppedTag, RepoSelection};
 use crate::tag_filter::{Sort, TagFilter};
 use futures::{StreamExt, TryStreamExt};
@@ -64,7 +64,9 @@ impl SyncError {
             SyncError::EmptyNamespace { .. } => Some(
                 "check the namespace, and that the credentials may list the catalog".into(),
             ),
-            SyncError::Tags { source, .. } | SyncError::Created { source, .. } => source.hint(),
+            SyncError::Tags { source, .. } | SyncError::Created { source, .. } => {
+                crate::hints::for_registry(source)
+            }
         }
     }
 }

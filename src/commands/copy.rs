@@ -2,6 +2,7 @@
 
 use crate::app::{copy_options, engine, finish, parse_reference, NotifyPlan, UsageError};
 use crate::cli::CopyCmd;
+use crate::hosts::Registries;
 use crate::report::RunReport;
 use std::time::{Instant, SystemTime};
 
@@ -54,7 +55,7 @@ pub async fn copy(cmd: CopyCmd) -> Result<u8, UsageError> {
         To::Registry(r) => vec![r.registry()],
         To::Layout(_) => Vec::new(),
     };
-    let engine = engine(&cmd.copy, &sources, &targets)?;
+    let engine = engine(&cmd.copy, &Registries::of(&sources, &targets))?;
     let report = engine.copy_from(&source, &target, &opts).await;
     crate::app::save_state(&engine);
     let mut run = RunReport::new(started, t0.elapsed(), opts.dry_run, vec![report]);

@@ -175,6 +175,7 @@ impl Flow {
                 "pass it to the step: `env: GITHUB_TOKEN: ${{ github.token }}`, with `permissions: issues: write`",
             )
         })?;
+        crate::untrusted::register_secret(&token);
         let repo = crate::env::var(crate::env::GITHUB_REPOSITORY)
             .filter(|r| r.contains('/'))
             .ok_or_else(|| UsageError::new("`GITHUB_REPOSITORY` is not set to `owner/name`"))?;
@@ -195,6 +196,7 @@ impl Flow {
 
     /// Post a comment (printed under `--dry-run`); returns its id.
     async fn comment(&self, issue: u64, body: &str) -> Result<u64, UsageError> {
+        let body = &crate::untrusted::scrub(body);
         match &self.github {
             Some(gh) => gh.create_comment(issue, body).await.map_err(github_error),
             None => {
@@ -223,6 +225,20 @@ impl Flow {
             }
         };
 
+        // Credentials and transport, still before anything is written. The list's author does
+        // not choose where credentials go: host-less source credentials need a named registry.
+        let registries = crate::hosts::Registries {
+            sources: jobs
+                .iter()
+                .map(|j| j.job.source.registry().to_string())
+                .collect(),
+            targets: crate::hosts::target_registry(cmd.target.target_registry.as_deref())
+                .into_iter()
+                .collect(),
+            untrusted_sources: true,
+        };
+        let engine = engine(&copy_args, &registries)?;
+
         // The plan, at once.
         let platforms = if copy_args.all_platforms {
             "all".to_string()
@@ -238,9 +254,6 @@ impl Flow {
         };
 
         // The copy.
-        let sources: Vec<&str> = jobs.iter().map(|j| j.job.source.registry()).collect();
-        let targets: Vec<&str> = jobs.iter().map(|j| j.job.target.registry()).collect();
-        let engine = engine(&copy_args, &sources, &targets)?;
         let batch: Vec<crate::copy::batch::Job> = jobs.into_iter().map(|j| j.job).collect();
         let reports = engine
             .copy_all(&batch, &opts, copy_args.parallel as usize, |_| {})
@@ -279,7 +292,7 @@ impl Flow {
             let issue = req.issue.as_ref();
             if let Err(e) = self.finish(n, comment_id, &body, ok, issue).await {
                 error!("{}", e.message);
-                eprintln!("error: {}", e.message);
+                eprintln!("error: {}", crate::untrusted::inert_lines(&e.message, 4000));
                 return Ok(1);
             }
         }
@@ -338,6 +351,7 @@ impl Flow {
                 for w in warnings {
                     warn!("{w}");
                 }
+                problems.extend(foreign_targets(&jobs, registry));
                 match opts {
                     Some(o) if problems.is_empty() => Ok((jobs, o)),
                     _ => Err((problems, 0)),
@@ -489,6 +503,7 @@ impl Flow {
         ok: bool,
         issue: Option<&Issue>,
     ) -> Result<(), UsageError> {
+        let body = &crate::untrusted::scrub(body);
         let Some(gh) = &self.github else {
             println!("--- report on #{n} (dry run: not posted) ---\n{body}");
             return Ok(());
@@ -515,6 +530,31 @@ impl Flow {
         };
         steps.await.map_err(github_error)
     }
+}
+
+/// Lines that name their own target on another registry than the target registry: the push
+/// credentials are the target registry's, and a request cannot send images (or them) elsewhere.
+fn foreign_targets(jobs: &[LineJob], registry: Option<&str>) -> Vec<Problem> {
+    let Some(registry) = crate::hosts::target_registry(registry) else {
+        return Vec::new();
+    };
+    jobs.iter()
+        .filter(|j| j.job.target.registry() != registry)
+        .map(|j| Problem {
+            line: Some(j.line),
+            text: Some(format!("{} {}", j.job.source, j.job.target)),
+            reason: format!(
+                "the target `{}` is on `{}`, not on the target registry `{registry}`",
+                j.job.target,
+                j.job.target.registry()
+            ),
+            hint: Some(format!(
+                "name a path inside the target namespace (e.g. `{} mirrors/{}`), or leave the target out",
+                j.job.source,
+                j.job.source.repository().rsplit('/').next().unwrap_or_default()
+            )),
+        })
+        .collect()
 }
 
 fn report_row(i: &crate::report::ImageReport) -> serde_json::Value {

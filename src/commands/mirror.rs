@@ -32,13 +32,20 @@ pub async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {
     }
     let jobs = list_jobs(&text, cmd.list.max_images, &target, true)?;
     let opts = copy_options(&cmd.copy)?;
-    let sources: Vec<&str> = jobs.iter().map(|j| j.job.source.registry()).collect();
-    let targets: Vec<&str> = jobs
-        .iter()
-        .map(|j| j.job.target.registry())
-        .filter(|r| *r != LAYOUT_REGISTRY)
-        .collect();
-    let engine = engine(&cmd.copy, &sources, &targets)?;
+    // Host-less destination credentials belong to `--target-registry`, never to a registry a
+    // line names as its own target.
+    let registries = crate::hosts::Registries {
+        sources: jobs
+            .iter()
+            .map(|j| j.job.source.registry().to_string())
+            .collect(),
+        targets: crate::hosts::target_registry(target.target_registry.as_deref())
+            .filter(|r| r != LAYOUT_REGISTRY)
+            .into_iter()
+            .collect(),
+        untrusted_sources: false,
+    };
+    let engine = engine(&cmd.copy, &registries)?;
     let mut jobs: Vec<crate::copy::batch::Job> = jobs.into_iter().map(|j| j.job).collect();
     if let Some(shard) = cmd.copy.shard {
         jobs = shard.take(jobs, 0);

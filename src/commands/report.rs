@@ -39,6 +39,10 @@ pub fn merge_reports(cmd: crate::cli::MergeCmd) -> Result<u8, UsageError> {
         cmd.report_json.as_deref(),
         cmd.summary.as_deref(),
         "registry-mirror (merged shards)",
+        crate::env::var(crate::env::REPORT_LANG)
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or("en"),
     )?;
     Ok(run.exit_code())
 }

@@ -67,10 +67,7 @@ pub async fn run(cmd: RunCmd) -> Result<u8, UsageError> {
         let first = images.len();
         print_job_header(p);
         let opts = copy_options(&p.args)?;
-        let (sources, targets) = registries_of(p);
-        let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
-        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
-        let engine = engine_with(&p.args, &sources, &targets, creds.clone())?;
+        let engine = engine_with(&p.args, &registries_of(p), creds.clone())?;
         let copy_jobs = match &p.work {
             Work::Images(jobs) => jobs.clone(),
             Work::Sync(spec) => match crate::repo_sync::plan(&engine, spec).await {
@@ -87,7 +84,11 @@ pub async fn run(cmd: RunCmd) -> Result<u8, UsageError> {
                         Some(h) => format!("{e}\nhint: {h}"),
                         None => e.to_string(),
                     });
-                    eprintln!("error: job `{}`: {e}", p.job.name);
+                    eprintln!(
+                        "error: job `{}`: {}",
+                        p.job.name,
+                        crate::untrusted::inert(&e.to_string(), 4000)
+                    );
                     images.push(failed);
                     outcomes.push((p.job.notify_on, true));
                     continue;
@@ -385,20 +386,26 @@ fn plan_job<'a>(
     })
 }
 
-fn registries_of(p: &Planned<'_>) -> (Vec<String>, Vec<String>) {
-    match &p.work {
+/// The registries of a job: host-less destination credentials belong to the job's target
+/// registry, not to a registry one of its lines names as its own target.
+fn registries_of(p: &Planned<'_>) -> crate::hosts::Registries {
+    let target = crate::hosts::target_registry(p.registry.as_deref());
+    let (sources, targets) = match &p.work {
         Work::Images(jobs) => (
             jobs.iter()
                 .map(|j| j.source.registry().to_string())
                 .collect(),
-            jobs.iter()
-                .map(|j| j.target.registry().to_string())
-                .collect(),
+            target.into_iter().collect(),
         ),
         Work::Sync(spec) => (
             vec![crate::repo_sync::registry_of(&spec.source)],
             vec![crate::repo_sync::registry_of(&spec.target)],
         ),
+    };
+    crate::hosts::Registries {
+        sources,
+        targets,
+        untrusted_sources: false,
     }
 }
 

@@ -46,7 +46,10 @@ pub async fn sync(cmd: crate::cli::SyncCmd) -> Result<u8, UsageError> {
     let opts = copy_options(&cmd.copy)?;
     let src_registry = crate::repo_sync::registry_of(&cmd.source);
     let dst_registry = crate::repo_sync::registry_of(&cmd.destination);
-    let engine = engine(&cmd.copy, &[&src_registry], &[&dst_registry])?;
+    let engine = engine(
+        &cmd.copy,
+        &crate::hosts::Registries::of(&[&src_registry], &[&dst_registry]),
+    )?;
     let (jobs, selections) = match crate::repo_sync::plan(&engine, &spec).await {
         Ok(v) => v,
         Err(e) => {
@@ -54,8 +57,8 @@ pub async fn sync(cmd: crate::cli::SyncCmd) -> Result<u8, UsageError> {
             let hint = e.hint().unwrap_or_default();
             if matches!(e, SyncError::Tags { .. } | SyncError::Created { .. }) {
                 // The registry failed us: a failed run (1), not bad input.
-                eprintln!("error: {e}");
-                eprintln!("hint: {hint}");
+                eprintln!("error: {}", crate::untrusted::inert(&e.to_string(), 4000));
+                eprintln!("hint: {}", crate::untrusted::inert(&hint, 2000));
                 return Ok(1);
             }
             return Err(UsageError::new(e.to_string()).hint(hint));
@@ -98,6 +101,15 @@ pub fn print_selections(selections: &[crate::report::RepoSelection]) {
     }
 }
 
+/// A layout image name `[PATH/]NAME:TAG` or `TAG` that can become a target reference.
+fn layout_name_is_valid(name: &str) -> bool {
+    use crate::reference::{is_valid_repository, is_valid_tag};
+    match name.rsplit_once(':') {
+        Some((repo, tag)) if !repo.is_empty() => is_valid_repository(repo) && is_valid_tag(tag),
+        _ => is_valid_tag(name),
+    }
+}
+
 /// `sync oci:PATH DST`: every image of a layout into a registry, the way back from an offline
 /// bundle. An image named `[PATH/]NAME:TAG` goes to `DST/[PATH/]NAME:TAG`; a name without `:` is a
 /// tag and goes to `DST:NAME`. The filters see the tags, `--keep-latest` counts per repository.
@@ -122,6 +134,11 @@ async fn sync_layout(
     let layout =
         crate::layout::Layout::open(&source.path).map_err(|e| UsageError::new(e.to_string()))?;
     let names = layout.names().map_err(|e| UsageError::new(e.to_string()))?;
+    let names = crate::reference::keep_valid(
+        names,
+        &format!("the layout `{}`", source.path.display()),
+        layout_name_is_valid,
+    );
     let base = cmd.destination.trim().trim_end_matches('/').to_string();
     let filter = tag_filter(&cmd.tags)?;
     // Repository part -> (tag, full name).
@@ -188,7 +205,7 @@ async fn sync_layout(
         })
         .collect();
     let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
-    let engine = engine(&cmd.copy, &[], &targets)?;
+    let engine = engine(&cmd.copy, &crate::hosts::Registries::of(&[], &targets))?;
     let reports = engine
         .copy_pairs(&jobs, &opts, cmd.copy.parallel as usize, |_| {})
         .await;

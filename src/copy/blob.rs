@@ -3,15 +3,15 @@
 //! checked on the fly. The body never lands in memory or on disk, except blobs of at most
 //! [`SMALL_BLOB`] bytes, which go up in one monolithic PUT to save a round trip.
 
-use crate::registry::client::{Body, Mount, RegistryClient};
 use crate::registry::digest::{Digest, Hasher};
 use crate::registry::error::RegistryError;
 use crate::registry::manifest::Descriptor;
+use crate::registry::{Body, Mount, RegistryClient};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tracing::{debug, warn};
@@ -137,50 +137,91 @@ impl BlobJob<'_> {
             .acquire()
             .await
             .map_err(|_| RegistryError::Config("shutting down".into()))?;
+        let policy = self.dst.retry_policy();
         let mut attempt = 0;
+        // Source reads of this blob may resume this many times in all, over every attempt.
+        let resumes = Arc::new(AtomicU32::new(policy.retries));
+        // An interrupted session that can go on: its Location and the bytes it holds.
+        let mut resume: Option<(Url, u64)> = None;
         loop {
-            let loc = match location.take() {
-                Some(l) => l,
-                None => self.dst.blob_upload_start(self.dst_repo).await?,
+            let (loc, offset) = match (resume.take(), location.take()) {
+                (Some(r), _) => r,
+                (None, Some(l)) => (l, 0),
+                (None, None) => (self.dst.blob_upload_start(self.dst_repo).await?, 0),
             };
             let chunked = self.chunk_size.or_else(|| {
                 lock(&self.ledger.chunked_only)
                     .contains(&host)
                     .then_some(DEFAULT_CHUNK)
             });
-            let result = match chunked {
-                _ if desc.size <= SMALL_BLOB => self.upload_small(desc, &loc).await,
-                Some(chunk) => self.upload_chunked(desc, &loc, chunk).await,
-                None => self.upload_streamed(desc, &loc).await,
+            let (result, session) = match chunked {
+                _ if desc.size <= SMALL_BLOB => (self.upload_small(desc, &loc).await, loc),
+                Some(chunk) => {
+                    self.upload_chunked(desc, loc, offset, chunk, &resumes)
+                        .await
+                }
+                None => self.upload_streamed(desc, loc, offset, &resumes).await,
             };
-            match result {
+            let e = match result {
                 Ok(()) => {
                     self.ledger.record(&host, self.dst_repo, digest);
                     return Ok(BlobOutcome::Copied(desc.size));
                 }
-                Err(e) => {
-                    self.dst.blob_upload_cancel(self.dst_repo, &loc).await;
-                    let refused_stream = chunked.is_none()
-                        && desc.size > SMALL_BLOB
-                        && matches!(e.status(), Some(400 | 405 | 411 | 413 | 416 | 501))
-                        && !e.has_code("DIGEST_INVALID")
-                        && !e.has_code("SIZE_INVALID");
-                    if refused_stream && lock(&self.ledger.chunked_only).insert(host.clone()) {
-                        warn!(registry = %host, error = %e, "the registry refused a streamed upload; using chunked uploads");
+                Err(e) => e,
+            };
+            // After a retry, "no such upload" means the session finished: the question is
+            // whether the blob is there, as after any failure whose outcome is unknown.
+            let gone = e.has_code("BLOB_UPLOAD_UNKNOWN");
+            // A resumed session whose bytes do not add up (the registry held less than it
+            // said): start over with a fresh session.
+            let misjoined = offset > 0 && e.has_code("DIGEST_INVALID");
+            let retryable = e.is_temporary() || gone || misjoined;
+            if retryable && self.landed(desc).await {
+                debug!(%digest, "the upload had landed; only its answer was lost");
+                self.ledger.record(&host, self.dst_repo, digest);
+                return Ok(BlobOutcome::Copied(desc.size));
+            }
+            let refused_stream = chunked.is_none()
+                && offset == 0
+                && desc.size > SMALL_BLOB
+                && matches!(e.status(), Some(400 | 405 | 411 | 413 | 416 | 501))
+                && !e.has_code("DIGEST_INVALID")
+                && !e.has_code("SIZE_INVALID");
+            if refused_stream && lock(&self.ledger.chunked_only).insert(host.clone()) {
+                warn!(registry = %host, error = %e, "the registry refused a streamed upload; using chunked uploads");
+                self.dst.blob_upload_cancel(self.dst_repo, &session).await;
+                continue;
+            }
+            if !retryable || attempt >= policy.retries {
+                self.dst.blob_upload_cancel(self.dst_repo, &session).await;
+                return Err(e);
+            }
+            attempt += 1;
+            tokio::time::sleep(policy.delay(attempt, e.retry_after())).await;
+            // Can the session go on from where it stands?
+            if desc.size > SMALL_BLOB && !misjoined {
+                if let Ok(Some((next, held))) =
+                    self.dst.blob_upload_status(self.dst_repo, &session).await
+                {
+                    if held > 0 && held <= desc.size {
+                        warn!(%digest, attempt, offset = held, error = %e, "blob upload interrupted; resuming the session from what it holds");
+                        resume = Some((next, held));
                         continue;
                     }
-                    if !e.is_temporary() || attempt >= self.retries {
-                        return Err(e);
-                    }
-                    attempt += 1;
-                    warn!(%digest, attempt, error = %e, "blob copy failed; starting again from a fresh read");
-                    tokio::time::sleep(
-                        crate::registry::retry::RetryPolicy::default().delay(attempt, None),
-                    )
-                    .await;
                 }
             }
+            warn!(%digest, attempt, error = %e, "blob copy failed; starting again from a fresh read");
+            self.dst.blob_upload_cancel(self.dst_repo, &session).await;
         }
+    }
+
+    /// Whether the blob is in the target repository with its size (a write whose answer was
+    /// lost may have landed).
+    async fn landed(&self, desc: &Descriptor) -> bool {
+        matches!(
+            self.dst.blob_head(self.dst_repo, &desc.digest).await,
+            Ok(Some(size)) if size == desc.size || size == 0
+        )
     }
 
     fn what(&self, digest: &Digest) -> String {
@@ -190,8 +231,9 @@ impl BlobJob<'_> {
     async fn source_stream(
         &self,
         desc: &Descriptor,
+        resumes: &Arc<AtomicU32>,
     ) -> Result<(Verified, Arc<Mutex<Verdict>>), RegistryError> {
-        let (len, inner) = self.src.blob_stream(&desc.digest).await?;
+        let (len, inner) = self.src.blob_stream(&desc.digest, resumes.clone()).await?;
         if let Some(len) = len {
             if len != desc.size {
                 return Err(RegistryError::SizeMismatch {
@@ -227,61 +269,106 @@ impl BlobJob<'_> {
                 actual: actual.clone(),
             }),
             Verdict::Pending => Some(RegistryError::Transport {
-                url: self.what(&desc.digest),
+                url: format!("{}@{}", self.src.describe(), desc.digest),
                 detail: "the source stream ended early".into(),
             }),
             Verdict::Ok => None,
         }
     }
 
-    /// One streamed PATCH, then `PUT ?digest=`; the PUT is only sent once the bytes checked out.
-    async fn upload_streamed(&self, desc: &Descriptor, loc: &Url) -> Result<(), RegistryError> {
-        let (stream, verdict) = self.source_stream(desc).await?;
-        let body = Body::Stream(Mutex::new(Some(reqwest::Body::wrap_stream(stream))));
-        let patched = self
-            .dst
-            .blob_upload_patch(self.dst_repo, loc, body, desc.size, None)
-            .await;
+    /// One streamed PATCH of the bytes from `offset` on (all of them, or the rest of an
+    /// interrupted session), then `PUT ?digest=`; the PUT is only sent once the bytes checked
+    /// out. The bytes before `offset` are read and hashed, not sent. Returns the result and
+    /// the session's latest Location.
+    async fn upload_streamed(
+        &self,
+        desc: &Descriptor,
+        loc: Url,
+        offset: u64,
+        resumes: &Arc<AtomicU32>,
+    ) -> (Result<(), RegistryError>, Url) {
+        let (stream, verdict) = match self.source_stream(desc, resumes).await {
+            Ok(v) => v,
+            Err(e) => return (Err(e), loc),
+        };
+        let mut rest = Skip {
+            inner: Box::pin(stream),
+            left: offset,
+        };
+        let patched = if offset < desc.size {
+            let range = (offset > 0).then(|| (offset, desc.size - 1));
+            let body = Body::stream(Box::pin(rest));
+            self.dst
+                .blob_upload_patch(self.dst_repo, &loc, body, desc.size - offset, range)
+                .await
+        } else {
+            // The session holds every byte: read the source through to check it.
+            while let Some(item) = rest.next().await {
+                if item.is_err() {
+                    break;
+                }
+            }
+            Ok(loc.clone())
+        };
         if let Some(e) = self.verdict_error(desc, &verdict) {
             if patched.is_err() || !matches!(e, RegistryError::Transport { .. }) {
-                return Err(e);
+                return (Err(e), loc);
             }
         }
-        let next = patched?;
-        self.dst
+        let next = match patched {
+            Ok(n) => n,
+            Err(e) => return (Err(e), loc),
+        };
+        let done = self
+            .dst
             .blob_upload_finish(self.dst_repo, &next, &desc.digest, Body::Empty, 0)
-            .await
+            .await;
+        (done, next)
     }
 
-    /// Chunks of `chunk` bytes with `Content-Range`, for registries that refuse one big PATCH.
+    /// Chunks of `chunk` bytes with `Content-Range` from `offset` on, for registries that
+    /// refuse one big PATCH. Returns the result and the session's latest Location.
     async fn upload_chunked(
         &self,
         desc: &Descriptor,
-        loc: &Url,
+        loc: Url,
+        offset: u64,
         chunk: u64,
-    ) -> Result<(), RegistryError> {
-        let (mut stream, verdict) = self.source_stream(desc).await?;
-        let mut loc = loc.clone();
-        let mut offset = 0u64;
+        resumes: &Arc<AtomicU32>,
+    ) -> (Result<(), RegistryError>, Url) {
+        let (stream, verdict) = match self.source_stream(desc, resumes).await {
+            Ok(v) => v,
+            Err(e) => return (Err(e), loc),
+        };
+        let mut stream = Skip {
+            inner: Box::pin(stream),
+            left: offset,
+        };
+        let mut loc = loc;
+        let mut offset = offset;
         let mut buf = Vec::with_capacity(chunk.min(desc.size) as usize);
         loop {
             let next = stream.next().await;
             let done = next.is_none();
             if let Some(item) = next {
-                let bytes = item.map_err(|_| {
-                    self.verdict_error(desc, &verdict)
-                        .unwrap_or_else(|| RegistryError::Transport {
-                            url: self.what(&desc.digest),
-                            detail: "the source stream failed".into(),
-                        })
-                })?;
-                buf.extend_from_slice(&bytes);
+                match item {
+                    Ok(bytes) => buf.extend_from_slice(&bytes),
+                    Err(_) => {
+                        let e = self.verdict_error(desc, &verdict).unwrap_or_else(|| {
+                            RegistryError::Transport {
+                                url: format!("{}@{}", self.src.describe(), desc.digest),
+                                detail: "the source stream failed".into(),
+                            }
+                        });
+                        return (Err(e), loc);
+                    }
+                }
             }
             while buf.len() as u64 >= chunk || (done && !buf.is_empty()) {
                 let n = (buf.len() as u64).min(chunk) as usize;
                 let part: Vec<u8> = buf.drain(..n).collect();
                 let end = offset + n as u64 - 1;
-                loc = self
+                let sent = self
                     .dst
                     .blob_upload_patch(
                         self.dst_repo,
@@ -290,7 +377,11 @@ impl BlobJob<'_> {
                         n as u64,
                         Some((offset, end)),
                     )
-                    .await?;
+                    .await;
+                match sent {
+                    Ok(next) => loc = next,
+                    Err(e) => return (Err(e), loc),
+                }
                 offset += n as u64;
             }
             if done {
@@ -298,11 +389,13 @@ impl BlobJob<'_> {
             }
         }
         if let Some(e) = self.verdict_error(desc, &verdict) {
-            return Err(e);
+            return (Err(e), loc);
         }
-        self.dst
+        let done = self
+            .dst
             .blob_upload_finish(self.dst_repo, &loc, &desc.digest, Body::Empty, 0)
-            .await
+            .await;
+        (done, loc)
     }
 
     /// Read a small blob whole (verified), then one monolithic `PUT ?digest=` with the body.
@@ -329,6 +422,31 @@ impl BlobJob<'_> {
         self.dst
             .blob_upload_finish(self.dst_repo, loc, &desc.digest, Body::Bytes(bytes), len)
             .await
+    }
+}
+
+/// A stream without its first `left` bytes (read, so that they are hashed, but not sent).
+struct Skip {
+    inner: Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>,
+    left: u64,
+}
+
+impl Stream for Skip {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            match self.inner.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) if self.left > 0 => {
+                    let n = self.left.min(chunk.len() as u64);
+                    self.left -= n;
+                    if (n as usize) < chunk.len() {
+                        return Poll::Ready(Some(Ok(chunk.slice(n as usize..))));
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 }
 

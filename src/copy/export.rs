@@ -7,13 +7,16 @@ use crate::copy::plan::{self, Fallback};
 use crate::copy::source::Source;
 use crate::copy::{CopyOptions, Engine};
 use crate::layout::{Layout, LayoutRef};
-use crate::registry::client::ManifestHead;
 use crate::registry::error::RegistryError;
+use crate::registry::ManifestHead;
 use crate::report::{ImageReport, Status};
 use futures::{StreamExt, TryStreamExt};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use tracing::info;
+
+/// How often a cut read of one blob may resume into a layout.
+const RESUMES: u32 = 3;
 
 impl Engine {
     /// The one handle of this run for the layout at `path`, created when missing.
@@ -111,7 +114,8 @@ impl Engine {
                         .acquire()
                         .await
                         .map_err(|_| RegistryError::Config("shutting down".into()))?;
-                    let (len, stream) = src.blob_stream(&b.digest).await?;
+                    let resumes = Arc::new(AtomicU32::new(RESUMES));
+                    let (len, stream) = src.blob_stream(&b.digest, resumes).await?;
                     if let Some(len) = len.filter(|l| *l != b.size) {
                         return Err(RegistryError::SizeMismatch {
                             what: format!("blob `{}@{}`", src.describe(), b.digest),

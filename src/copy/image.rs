@@ -9,11 +9,11 @@ use crate::copy::source::Source;
 use crate::copy::{CopyOptions, Engine, Platforms};
 use crate::layout::{Layout, LayoutRef};
 use crate::reference::Reference;
-use crate::registry::client::{ManifestHead, RegistryClient, Role};
 use crate::registry::digest::Digest;
 use crate::registry::error::RegistryError;
 use crate::registry::manifest::{Kind, Parsed, RawManifest};
 use crate::registry::platform::Platform;
+use crate::registry::{ManifestHead, RegistryClient, Role};
 use crate::report::{BlobCounts, ImageReport, Status};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
@@ -34,15 +34,37 @@ pub enum CopyError {
         pinned: Digest,
         actual: Digest,
     },
+    #[error(
+        "the copy did not finish within {}s (the time allowed for {} at the slowest expected speed)",
+        limit.as_secs(),
+        crate::report::human_bytes(*bytes)
+    )]
+    Deadline {
+        limit: std::time::Duration,
+        bytes: u64,
+    },
+}
+
+/// Writing an image may take this long, plus [`SLOWEST_RATE`] for its bytes.
+const WRITE_BASE: std::time::Duration = std::time::Duration::from_secs(300);
+/// Bytes per second below which a write is given up (a link that trickles is not a stall).
+const SLOWEST_RATE: u64 = 100 * 1024;
+
+/// How long writing `bytes` may take in all, retries included.
+fn write_deadline(bytes: u64) -> std::time::Duration {
+    WRITE_BASE + std::time::Duration::from_secs(bytes / SLOWEST_RATE)
 }
 
 impl CopyError {
     pub fn hint(&self) -> Option<String> {
         match self {
-            CopyError::Registry(e) => e.hint(),
+            CopyError::Registry(e) => crate::hints::for_registry(e),
             CopyError::Plan(e) => e.hint(),
             CopyError::PinnedDigest { .. } => Some(
                 "the tag moved since the list was written: update the digest or drop it".into(),
+            ),
+            CopyError::Deadline { .. } => Some(
+                "the link is too slow or keeps failing; nothing was tagged, run again later".into(),
             ),
         }
     }
@@ -273,31 +295,43 @@ impl Engine {
             progress: Some(self.bytes_moved.clone()),
             prefetched: tree.config.as_ref(),
         };
-        loop {
-            self.copy_blobs(&job, &plan, report).await?;
-            match self.push_manifests(&dst, dst_repo, &dst_ref, &plan).await {
-                Ok(()) => break,
-                Err(e) if e.is_manifest_refusal() => {
-                    let next = next_fallback(fallback, &plan, tree.top.kind());
-                    let Some(next) = next else {
-                        return Err(e.into());
-                    };
-                    let what = if next.force_v2s2 && !fallback.force_v2s2 {
-                        "converted to Docker v2s2"
-                    } else {
-                        "without attestations"
-                    };
-                    warn!(target = %target, error = %e, "the target refused the manifest; pushing it {what}");
-                    report.warnings.push(format!(
-                        "the target refused the manifest ({e}); pushed it {what}"
-                    ));
-                    fallback = next;
-                    plan = plan::build(&tree, &opts.platforms, opts.format, fallback)?;
-                    fill(report, &plan);
+        // Nothing hangs: stalls end attempts, and the whole write has a deadline from its size.
+        let limit = write_deadline(report.bytes);
+        let write = async {
+            loop {
+                self.copy_blobs(&job, &plan, report).await?;
+                match self.push_manifests(&dst, dst_repo, &dst_ref, &plan).await {
+                    Ok(()) => break,
+                    Err(e) if e.is_manifest_refusal() => {
+                        let next = next_fallback(fallback, &plan, tree.top.kind());
+                        let Some(next) = next else {
+                            return Err(e.into());
+                        };
+                        let what = if next.force_v2s2 && !fallback.force_v2s2 {
+                            "converted to Docker v2s2"
+                        } else {
+                            "without attestations"
+                        };
+                        warn!(target = %target, error = %e, "the target refused the manifest; pushing it {what}");
+                        report.warnings.push(format!(
+                            "the target refused the manifest ({e}); pushed it {what}"
+                        ));
+                        fallback = next;
+                        plan = plan::build(&tree, &opts.platforms, opts.format, fallback)?;
+                        fill(report, &plan);
+                    }
+                    Err(e) => return Err(e.into()),
                 }
-                Err(e) => return Err(e.into()),
             }
-        }
+            Ok::<PushPlan, CopyError>(plan)
+        };
+        let plan =
+            tokio::time::timeout(limit, write)
+                .await
+                .map_err(|_| CopyError::Deadline {
+                    limit,
+                    bytes: report.bytes,
+                })??;
         report.status = Status::Copied;
         if let Some(state) = &self.state {
             state.record(&head.digest, opts, &plan.top.digest);

@@ -11,8 +11,8 @@ pub mod plan;
 pub mod source;
 pub mod state;
 
-use crate::registry::client::Session;
 use crate::registry::platform::Platform;
+use crate::registry::Session;
 use std::sync::Arc;
 
 /// The manifest format written to the target.

@@ -34,7 +34,7 @@ pub enum PlanError {
 impl PlanError {
     pub fn hint(&self) -> Option<String> {
         match self {
-            PlanError::Convert(e) => Some(e.hint().to_string()),
+            PlanError::Convert(e) => Some(crate::hints::for_convert(e).to_string()),
             PlanError::NoPlatform { available, .. } => Some(format!(
                 "choose one of them with `--platform`, e.g. `--platform {}`, or copy them all with `--all-platforms`",
                 available.split(", ").next().unwrap_or("linux/amd64")

@@ -3,13 +3,14 @@
 //! uploads, verification) is the same for both.
 
 use crate::layout::Layout;
-use crate::registry::client::{ManifestHead, RegistryClient};
 use crate::registry::digest::Digest;
 use crate::registry::error::RegistryError;
 use crate::registry::manifest::RawManifest;
+use crate::registry::{ManifestHead, RegistryClient};
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 pub enum Source {
@@ -85,9 +86,12 @@ impl Source {
     }
 
     /// A blob as a stream, with its length when known; the caller verifies size and digest.
+    /// A broken or stalled read resumes with `Range` while `resumes` (shared by every attempt
+    /// at one blob) lasts.
     pub async fn blob_stream(
         &self,
         digest: &Digest,
+        resumes: Arc<AtomicU32>,
     ) -> Result<
         (
             Option<u64>,
@@ -103,9 +107,9 @@ impl Source {
                     client: client.clone(),
                     repo: repo.clone(),
                     digest: digest.clone(),
-                    inner: body(resp),
+                    inner: body(resp, client.stall()),
                     seen: 0,
-                    left: RESUMES,
+                    left: resumes,
                     done: false,
                 };
                 Ok((len, resumable(resume)))
@@ -118,24 +122,27 @@ impl Source {
     }
 }
 
-/// How often one blob read may be resumed after its connection broke.
-const RESUMES: u32 = 3;
-
-fn body(resp: reqwest::Response) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
-    resp.bytes_stream()
-        .map(|r| r.map_err(|e| std::io::Error::other(e.without_url())))
-        .boxed()
+/// The body of a blob answer; a chunk that takes longer than `stall` ends it like a cut.
+fn body(
+    resp: reqwest::Response,
+    stall: std::time::Duration,
+) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
+    let chunks = resp
+        .bytes_stream()
+        .map(|r| r.map_err(|e| std::io::Error::other(e.without_url())));
+    crate::registry::exchange::stall_guarded(chunks, stall)
 }
 
-/// A blob read that, when its connection breaks, continues where it stopped with a `Range`
-/// request (206 from the same offset), so the upload it feeds carries on.
+/// A blob read that, when its connection breaks or stalls, continues where it stopped with a
+/// `Range` request (206 from the same offset), up to `--retries` times, so the upload it feeds
+/// carries on.
 struct Resume {
     client: Arc<RegistryClient>,
     repo: String,
     digest: Digest,
     inner: BoxStream<'static, Result<Bytes, std::io::Error>>,
     seen: u64,
-    left: u32,
+    left: Arc<AtomicU32>,
     done: bool,
 }
 
@@ -152,8 +159,10 @@ fn resumable(state: Resume) -> BoxStream<'static, Result<Bytes, std::io::Error>>
                 }
                 None => return None,
                 Some(Err(e)) => {
-                    if st.left > 0 {
-                        st.left -= 1;
+                    let take = st
+                        .left
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                    if take.is_ok() {
                         tracing::warn!(
                             digest = %st.digest,
                             offset = st.seen,
@@ -162,7 +171,7 @@ fn resumable(state: Resume) -> BoxStream<'static, Result<Bytes, std::io::Error>>
                         if let Ok(Some(resp)) =
                             st.client.blob_get_from(&st.repo, &st.digest, st.seen).await
                         {
-                            st.inner = body(resp);
+                            st.inner = body(resp, st.client.stall());
                             continue;
                         }
                     }

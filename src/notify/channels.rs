@@ -31,7 +31,9 @@ pub fn feishu_sign(timestamp_s: u64, secret: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(hmac(key.as_bytes(), b""))
 }
 
-/// POST `body` to `url`; one retry when the request did not get an answer.
+/// POST `body` to `url`; one retry (after the shared policy's backoff) when the request did
+/// not get an answer or the receiver asked to slow down (429). A message is not idempotent, so
+/// it is tried at most twice.
 pub async fn deliver(
     client: &reqwest::Client,
     kind: Kind,
@@ -39,14 +41,26 @@ pub async fn deliver(
     body: &serde_json::Value,
     timeout: Duration,
 ) -> Result<(), String> {
+    let policy = crate::retry::RetryPolicy::with_retries(1);
     let mut attempt = 0;
     loop {
         attempt += 1;
+        let again = attempt <= policy.retries;
         match client.post(url).json(body).send().await {
+            Ok(resp) if resp.status().as_u16() == 429 && again => {
+                let ra = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(crate::retry::parse_retry_after)
+                    .filter(|ra| *ra <= policy.max_retry_after);
+                tracing::debug!(channel = ?kind, "HTTP 429; retrying once");
+                tokio::time::sleep(policy.delay(attempt, ra)).await;
+            }
             Ok(resp) => return answer(kind, resp).await,
-            Err(e) if attempt < 2 && (e.is_connect() || e.is_timeout() || e.is_request()) => {
+            Err(e) if again && (e.is_connect() || e.is_timeout() || e.is_request()) => {
                 tracing::debug!(channel = ?kind, "no answer ({}); retrying once", e.without_url());
-                continue;
+                tokio::time::sleep(policy.delay(attempt, None)).await;
             }
             Err(e) if e.is_timeout() => {
                 return Err(format!("no answer within {}s", timeout.as_secs()))

@@ -187,7 +187,9 @@ impl Message {
             "failed" => "failed",
             _ => "partly failed",
         };
-        format!("registry-mirror: {} {status}", self.task)
+        // A plain-text field in every channel: inert text, no markup to escape.
+        let task = crate::untrusted::inert(&self.task, 200);
+        format!("registry-mirror: {task} {status}")
     }
 
     /// Render `template` with at most `shown` failed images.
@@ -208,6 +210,7 @@ impl Message {
                 "link": self.link,
             }),
         )
+        .map(|text| crate::untrusted::scrub(&text))
         .map_err(|e| e.to_string())
     }
 
@@ -322,7 +325,8 @@ fn failed(kind: Kind, error: String) -> Delivery {
     Delivery {
         channel: kind,
         ok: false,
-        error: Some(error),
+        // May quote the receiver's answer.
+        error: Some(crate::untrusted::inert(&error, 500)),
     }
 }
 

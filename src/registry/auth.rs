@@ -233,6 +233,8 @@ impl TokenResponse {
         if value.is_empty() {
             return None;
         }
+        // Never shown anywhere, even if a registry echoes it back.
+        crate::untrusted::register_secret(&value);
         let lifetime = self.expires_in.unwrap_or(60).max(1);
         let early = 10.min(lifetime / 2);
         Some(Token {

@@ -22,20 +22,6 @@ pub enum ConvertError {
     },
 }
 
-impl ConvertError {
-    pub fn hint(&self) -> &'static str {
-        match self {
-            ConvertError::Layer { .. } => {
-                "copy it unconverted with `--format oci` or `--format preserve`, or pick a tag built with gzip layers"
-            }
-            ConvertError::Artifact { .. } => {
-                "copy it unconverted with `--format oci` or `--format preserve`"
-            }
-            ConvertError::Config { .. } => "use `--format preserve` to copy it unconverted",
-        }
-    }
-}
-
 /// The Docker layer type for an OCI (or Docker) layer type.
 pub fn layer_to_docker(media_type: &str) -> Option<&'static str> {
     Some(match media_type {

@@ -91,6 +91,17 @@ impl Credentials {
         }
     }
 
+    /// Every form a secret of these credentials takes on the wire: the password and
+    /// `user:password` (what Basic auth encodes), or the token.
+    pub fn secret_forms(&self) -> Vec<String> {
+        match self {
+            Credentials::Basic { username, password } => {
+                vec![password.clone(), format!("{username}:{password}")]
+            }
+            Credentials::IdentityToken(token) => vec![token.clone()],
+        }
+    }
+
     /// Every non-empty secret string inside (password or token), for masking in logs.
     pub fn secrets(&self) -> Vec<&str> {
         let secret = match self {

@@ -2,11 +2,16 @@
 //! codes, URLs shown without their query (upload sessions and presigned URLs carry secrets there),
 //! and [`RegistryError::is_temporary`], which drives retries.
 
+use crate::registry::credentials::CredentialSource;
 use crate::registry::digest::Digest;
+use crate::registry::session::Role;
+use crate::untrusted;
 use std::fmt;
 
 /// At most this much of an error body is read.
 pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
+/// Error codes of one answer that are kept.
+const MAX_CODES: usize = 5;
 
 /// One entry of the distribution error envelope `{"errors":[{"code","message","detail"}]}`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -39,15 +44,23 @@ pub struct StatusError {
 
 impl StatusError {
     /// Build from a status and an error body already read (capped by the caller).
+    ///
+    /// Everything taken from the body is untrusted text: at most a few codes, each code and
+    /// message cut, stripped of control and bidirectional characters and scrubbed of
+    /// credentials (a registry may echo our `Authorization` header back).
     pub fn new(method: &str, url: &url::Url, status: u16, body: &[u8]) -> StatusError {
-        let codes = serde_json::from_slice::<Envelope>(body)
+        let codes: Vec<ErrorCode> = serde_json::from_slice::<Envelope>(body)
             .map(|e| e.errors)
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .take(MAX_CODES)
+            .map(|c| ErrorCode {
+                code: untrusted::inert(&c.code, 64),
+                message: untrusted::inert(&c.message, untrusted::REGISTRY_TEXT_CHARS),
+            })
+            .collect();
         let body = if codes.is_empty() {
-            let text = String::from_utf8_lossy(body);
-            let text = text.trim();
-            let cut: String = text.chars().take(200).collect();
-            cut.replace(['\n', '\r'], " ")
+            untrusted::inert(&String::from_utf8_lossy(body), 200)
         } else {
             String::new()
         };
@@ -113,20 +126,20 @@ pub enum RegistryError {
     Connect { host: String, detail: String },
     #[error("request to `{url}` failed: {detail}")]
     Transport { url: String, detail: String },
-    /// Credentials missing or refused; `hint` says which ones to give or fix.
+    /// Credentials missing or refused; `who` says whose (none for a broken token server).
     #[error("authentication failed for `{host}`: {detail}")]
     Auth {
         host: String,
         detail: String,
-        hint: Option<String>,
+        who: Option<Box<Refused>>,
     },
-    /// Authenticated (or anonymous) but not allowed; `hint` names who lacks which right.
+    /// Authenticated (or anonymous) but not allowed.
     #[error("access denied to `{repository}` on `{host}`: {detail}")]
     Denied {
         host: String,
         repository: String,
         detail: String,
-        hint: String,
+        who: Box<Refused>,
     },
     /// The token server could not be reached or failed (5xx, 429): temporary, retried.
     #[error("cannot get a token for `{host}`: {detail}")]
@@ -151,11 +164,28 @@ pub enum RegistryError {
     },
     #[error("{0}")]
     Manifest(String),
+    /// An answer that did not parse (a corrupted body): temporary, retried.
+    #[error("{0}")]
+    Corrupt(String),
     #[error("{0}")]
     Config(String),
     /// A file input refused (a CA certificate): see [`crate::bounded`].
     #[error(transparent)]
     File(#[from] crate::bounded::FileError),
+}
+
+/// Who a registry refused, so that the layer above can say which credentials to give or fix
+/// (flag and variable names belong there, not here).
+#[derive(Debug, Clone)]
+pub struct Refused {
+    /// The registry as written in references.
+    pub registry: String,
+    pub role: Role,
+    /// Where the refused credentials came from; `None` without credentials.
+    pub source: Option<CredentialSource>,
+    pub had_credentials: bool,
+    /// `` user `alice` from `--dest-creds` `` or `anonymous access`.
+    pub identity: String,
 }
 
 impl RegistryError {
@@ -164,6 +194,7 @@ impl RegistryError {
         match self {
             RegistryError::Connect { .. } | RegistryError::Transport { .. } => true,
             RegistryError::DigestMismatch { .. } | RegistryError::SizeMismatch { .. } => true,
+            RegistryError::Corrupt(_) => true,
             RegistryError::TokenUnavailable { .. } => true,
             RegistryError::Status(s) => {
                 is_retryable_status(s.status)
@@ -205,24 +236,10 @@ impl RegistryError {
             || text.contains("unsupported")
     }
 
-    /// A hint for the user, when the fix is known.
-    pub fn hint(&self) -> Option<String> {
+    /// How long the registry asked us to wait, when it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
-            RegistryError::Auth { hint, .. } => hint.clone(),
-            RegistryError::Denied { hint, .. } => Some(hint.clone()),
-            RegistryError::DigestMismatch { .. } | RegistryError::SizeMismatch { .. } => Some(
-                "the source served different bytes than its manifest names (after retries); nothing was tagged, run again later or report it to the source registry".into(),
-            ),
-            RegistryError::ManifestUnknown { .. } => {
-                Some("check the tag: the registry has no manifest by that name".into())
-            }
-            RegistryError::Connect { host, detail } if detail.contains("certificate") => Some(format!(
-                "trust the registry's CA with `--ca-cert FILE` or `SSL_CERT_FILE`, or skip certificate checks for it with `--insecure-registry {host}`"
-            )),
-            RegistryError::Connect { .. } => Some(
-                "check the address; for a plain-HTTP registry use `--insecure-registry HOST[:PORT]`".into(),
-            ),
-            RegistryError::File(e) => e.hint(),
+            RegistryError::Status(s) => s.retry_after,
             _ => None,
         }
     }
@@ -233,14 +250,15 @@ pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 499 | 500 | 502 | 503 | 504 | 522)
 }
 
-/// Scheme, host, port and path of a URL; never its query, fragment or user info.
+/// Scheme, host, port and path of a URL; never its query, fragment or user info. The URL may
+/// come from a registry (a redirect, a token realm), so it is bounded and made inert too.
 pub fn redact_url(url: &url::Url) -> String {
     let mut u = url.clone();
     u.set_query(None);
     u.set_fragment(None);
     let _ = u.set_username("");
     let _ = u.set_password(None);
-    u.to_string()
+    untrusted::inert(u.as_str(), untrusted::REGISTRY_TEXT_CHARS)
 }
 
 /// A reqwest error as text without URLs' queries; the chain of causes joined. A rejected TLS
@@ -269,7 +287,7 @@ pub fn describe_reqwest(err: &reqwest::Error) -> String {
         }
         source = s.source();
     }
-    out
+    untrusted::inert(&out, 500)
 }
 
 /// rustls' reason for refusing the server's certificate, somewhere in the chain of causes.
@@ -313,7 +331,7 @@ mod tests {
         let refused = RegistryError::Auth {
             host: "r".into(),
             detail: "rejected".into(),
-            hint: None,
+            who: None,
         };
         assert!(!refused.is_temporary());
     }
@@ -342,7 +360,7 @@ mod tests {
         let url = url::Url::parse("https://r.example/v2/").expect("url");
         let body = "x".repeat(1000);
         let e = StatusError::new("GET", &url, 502, body.as_bytes());
-        assert_eq!(e.body.len(), 200);
+        assert_eq!(e.body.chars().count(), 200);
         assert!(RegistryError::Status(e).is_temporary());
     }
 

@@ -1,22 +1,36 @@
 //! The Registry V2 / OCI distribution client.
 //!
-//! Layers, bottom up: [`transport`] (HTTP clients, TLS, endpoints, retries), [`auth`]
-//! (`WWW-Authenticate`, Basic, Bearer tokens), [`client`] (one registry: `manifest_*`, `blob_*`,
-//! `tag_list`), plus the data modules [`digest`], [`manifest`], [`platform`], [`convert`] and
-//! [`credentials`]. Nothing here knows about commands, lists or reports.
+//! Layers, bottom up: [`transport`] (HTTP clients, TLS, endpoints, the retry policy and stall
+//! timeout), [`auth`] (`WWW-Authenticate`, scopes, tokens), [`session`] (the clients of a run
+//! and their credentials), [`client`] (one registry: ping and requests), [`exchange`] (one
+//! request and its whole answer, retried as a unit; redirects; stalls), [`token`] (Basic and
+//! Bearer authorization), [`answer`] (answers as typed errors), and the resources
+//! [`manifests`], [`blobs`] and [`listing`]; plus the data modules [`digest`], [`manifest`],
+//! [`platform`], [`convert`] and [`credentials`]. Nothing here knows about commands, flags,
+//! lists or reports: hints that name flags are made above (`crate::hints`).
 
+pub mod answer;
 pub mod auth;
+pub mod blobs;
 pub mod client;
 pub mod convert;
 pub mod credentials;
 pub mod digest;
 pub mod error;
+pub mod exchange;
+pub mod listing;
 pub mod manifest;
+pub mod manifests;
 pub mod platform;
-pub mod retry;
+pub mod session;
+pub mod token;
 pub mod transport;
 
-pub use client::{RegistryClient, Session};
+pub use blobs::Mount;
+pub use client::RegistryClient;
 pub use digest::Digest;
 pub use error::RegistryError;
+pub use exchange::{Body, Request};
+pub use manifests::ManifestHead;
 pub use platform::Platform;
+pub use session::{Role, Session};

@@ -1,11 +1,12 @@
 //! HTTP clients and where each registry is reached: rustls with the system roots plus any
 //! `--ca-cert` (read with a size bound; `SSL_CERT_FILE` is checked the same way before any client
 //! is built), a second client without certificate checks for `--insecure-registry` hosts,
-//! `--endpoint` overrides, timeouts, and the retry policy. Redirects are never followed by
-//! reqwest itself: the registry client follows them so that credentials stay with their host.
+//! `--endpoint` overrides, timeouts, the retry policy and the stall timeout. Redirects are never
+//! followed by reqwest itself: the registry client follows them so that credentials stay with
+//! their host.
 
 use crate::registry::error::RegistryError;
-use crate::registry::retry::RetryPolicy;
+use crate::retry::RetryPolicy;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,7 +15,7 @@ use std::time::Duration;
 pub const USER_AGENT: &str = concat!("registry-mirror/", env!("CARGO_PKG_VERSION"));
 
 /// How to reach registries.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TransportOptions {
     /// `HOST[:PORT]` reached over plain HTTP or HTTPS without certificate checks.
     pub insecure: Vec<String>,
@@ -23,6 +24,23 @@ pub struct TransportOptions {
     /// Registry (as written in references) -> `HOST[:PORT]` actually contacted.
     pub endpoints: BTreeMap<String, String>,
     pub retry: RetryPolicy,
+    /// No byte sent or received for this long ends an attempt (`--stall-timeout`).
+    pub stall: Duration,
+}
+
+/// The default of `--stall-timeout`.
+pub const DEFAULT_STALL: Duration = Duration::from_secs(30);
+
+impl Default for TransportOptions {
+    fn default() -> Self {
+        TransportOptions {
+            insecure: Vec::new(),
+            ca_certs: Vec::new(),
+            endpoints: BTreeMap::new(),
+            retry: RetryPolicy::default(),
+            stall: DEFAULT_STALL,
+        }
+    }
 }
 
 /// Shared HTTP clients (connection pools) and the options above.
@@ -128,6 +146,11 @@ impl Transport {
     pub fn retry(&self) -> RetryPolicy {
         self.opts.retry
     }
+
+    /// How long an exchange may go without a byte sent or received.
+    pub fn stall(&self) -> Duration {
+        self.opts.stall
+    }
 }
 
 /// Refuse `SSL_CERT_FILE`, when set, unless it is a regular file within
@@ -144,8 +167,9 @@ fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
+        // No read timeout here: reqwest's would also cap how long an upload may take. Stalls
+        // are detected per exchange instead (see `registry::exchange`).
         .connect_timeout(Duration::from_secs(20))
-        .read_timeout(Duration::from_secs(120))
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(32)
         .tcp_nodelay(true)

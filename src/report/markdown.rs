@@ -1,24 +1,9 @@
-//! The Markdown report (job summaries): a table per run, failures with their errors.
-//! User-supplied text is escaped so it cannot break the table or inject markup.
+//! The Markdown report (job summaries): the template `templates/<lang>/summary.md`, rendered
+//! with the same escaping filters as the issue comments ([`crate::escape`]), so nothing from a
+//! registry or a list becomes markup.
 
 use crate::report::{human_bytes, RunReport, Status};
-
-/// Escape text for a Markdown table cell.
-pub fn cell(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '|' => out.push_str("\\|"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '`' => out.push('\''),
-            '\n' | '\r' => out.push(' '),
-            '@' => out.push_str("@\u{200b}"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::templates::{Templates, SUMMARY};
 
 fn short(d: &Option<String>) -> String {
     d.as_deref()
@@ -38,80 +23,84 @@ pub fn speed(bytes: u64, ms: u64) -> String {
     format!("{}/s", human_bytes(bytes * 1000 / ms))
 }
 
-/// Render the run as Markdown.
-pub fn render(report: &RunReport, title: &str) -> String {
+fn seconds(ms: u64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
+}
+
+/// What the summary template sees.
+fn context(report: &RunReport, title: &str) -> serde_json::Value {
     let s = &report.summary;
-    let mut out = format!("## {}\n\n", cell(title));
-    if report.dry_run {
-        out.push_str("_Dry run: nothing was written._\n\n");
-    }
-    out.push_str(&format!(
-        "**{}** images: {} copied, {} up to date, {} failed · {} moved · {} blobs copied, {} mounted, {} skipped · {:.1}s\n\n",
-        s.total,
-        s.copied,
-        s.skipped,
-        s.failed,
-        human_bytes(s.bytes),
-        s.blobs_copied,
-        s.blobs_mounted,
-        s.blobs_skipped,
-        report.duration_ms as f64 / 1000.0
-    ));
-    out.push_str("| status | source | target | digest | platforms | size | time | speed |\n|---|---|---|---|---|---|---|---|\n");
-    for i in &report.images {
-        let status = match (i.status, i.action.as_deref()) {
-            (Status::Copied, _) => "✅ copied".to_string(),
-            (Status::Skipped, _) => "⏭️ up to date".to_string(),
-            (Status::Failed, _) => "❌ failed".to_string(),
-            (Status::Planned, Some(a)) => format!("📝 {a}"),
-            (Status::Planned, None) => "📝 planned".to_string(),
-        };
-        out.push_str(&format!(
-            "| {} | `{}` | `{}` | `{}` | {} | {} | {:.1}s | {} |\n",
-            status,
-            cell(&i.source),
-            cell(&i.target),
-            short(&i.digest),
-            cell(&i.platforms.join(", ")),
-            human_bytes(i.bytes),
-            i.duration_ms as f64 / 1000.0,
-            speed(i.bytes, i.duration_ms)
-        ));
-    }
-    let failed: Vec<_> = report
+    let images: Vec<serde_json::Value> = report
+        .images
+        .iter()
+        .map(|i| {
+            let (icon, status, status_zh) = match (i.status, i.action.as_deref()) {
+                (Status::Copied, _) => ("✅", "copied".to_string(), "已复制".to_string()),
+                (Status::Skipped, _) => ("⏭️", "up to date".into(), "已是最新".into()),
+                (Status::Failed, _) => ("❌", "failed".into(), "失败".into()),
+                (Status::Planned, Some(a)) => ("📝", a.to_string(), a.to_string()),
+                (Status::Planned, None) => ("📝", "planned".into(), "计划中".into()),
+            };
+            serde_json::json!({
+                "icon": icon, "status": status, "status_zh": status_zh,
+                "source": i.source, "target": i.target, "digest": short(&i.digest),
+                "platforms": i.platforms.join(", "), "size": human_bytes(i.bytes),
+                "duration": seconds(i.duration_ms), "speed": speed(i.bytes, i.duration_ms),
+            })
+        })
+        .collect();
+    let failures: Vec<serde_json::Value> = report
         .images
         .iter()
         .filter(|i| i.status == Status::Failed)
+        .map(|i| serde_json::json!({"source": i.source, "error": i.error.as_deref().unwrap_or("unknown error")}))
         .collect();
-    if !failed.is_empty() {
-        out.push_str("\n### Failures\n\n");
-        for i in failed {
-            out.push_str(&format!(
-                "- `{}`: {}\n",
-                cell(&i.source),
-                cell(i.error.as_deref().unwrap_or("unknown error"))
-            ));
-        }
+    let sync: Vec<serde_json::Value> = report
+        .sync
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "source": r.source, "tags": r.tags, "kept": r.kept.len(),
+                "dropped": r.dropped.iter().map(|d| serde_json::json!({"tag": d.tag, "reason": d.reason})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "title": title,
+        "dry_run": report.dry_run,
+        "summary": {
+            "total": s.total, "copied": s.copied, "skipped": s.skipped, "failed": s.failed,
+            "bytes": human_bytes(s.bytes), "blobs_copied": s.blobs_copied,
+            "blobs_mounted": s.blobs_mounted, "blobs_skipped": s.blobs_skipped,
+            "duration": seconds(report.duration_ms),
+        },
+        "images": images,
+        "failures": failures,
+        "sync": sync,
+    })
+}
+
+/// Render the run with `templates`' summary.
+pub fn render_with(
+    templates: &Templates,
+    report: &RunReport,
+    title: &str,
+) -> Result<String, crate::templates::TemplateError> {
+    templates.render(SUMMARY, &context(report, title))
+}
+
+/// Render the run as Markdown in `lang` (`en` when there are no templates for it).
+pub fn render(report: &RunReport, title: &str, lang: &str) -> String {
+    let templates = Templates::load(lang, None).or_else(|_| Templates::load("en", None));
+    match templates.and_then(|t| render_with(&t, report, title)) {
+        Ok(md) => md,
+        // The embedded templates are tested; this is only reachable through a bug.
+        Err(e) => format!(
+            "## {}\n\n(the summary could not be rendered: {})\n",
+            crate::escape::text(title),
+            crate::escape::text(&e.to_string())
+        ),
     }
-    for r in &report.sync {
-        out.push_str(&format!(
-            "\n### Tags of `{}`: {} listed, {} kept, {} dropped\n\n",
-            cell(&r.source),
-            r.tags,
-            r.kept.len(),
-            r.dropped.len()
-        ));
-        if !r.dropped.is_empty() {
-            out.push_str(
-                "<details><summary>dropped tags</summary>\n\n| tag | reason |\n|---|---|\n",
-            );
-            for d in &r.dropped {
-                out.push_str(&format!("| {} | {} |\n", cell(&d.tag), cell(&d.reason)));
-            }
-            out.push_str("\n</details>\n");
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -135,12 +124,12 @@ mod tests {
             false,
             vec![ok, bad],
         );
-        let md = render(&r, "copy");
+        let md = render(&r, "copy", "en");
         assert!(md.contains("| ✅ copied | `docker.io/library/nginx:1.27` | `r/ns/nginx:1.27` | `sha256:aaaaaaaaaaaa` | linux/amd64 | 2.0 KiB | 0.0s | - |"), "{md}");
         assert_eq!(speed(10 << 20, 2000), "5.0 MiB/s");
         assert_eq!(speed(0, 2000), "-");
         assert!(md.contains("`x\\|y`"));
-        assert!(md.contains("boom &lt;b&gt;@\u{200b}team&lt;/b&gt;"));
+        assert!(md.contains("boom &lt;b&gt;@\u{2060}team&lt;/b&gt;"), "{md}");
         assert!(md.contains("**2** images: 1 copied, 0 up to date, 1 failed"));
     }
 
@@ -163,18 +152,18 @@ mod tests {
                 },
             ],
         }];
-        let md = render(&r, "sync");
+        let md = render(&r, "sync", "en");
         assert!(
             md.contains("### Tags of `docker.io/library/nginx`: 3 listed, 1 kept, 2 dropped"),
             "{md}"
         );
         // The `|` of a pattern cannot split the table row.
         assert!(
-            md.contains("| 1.27.2-alpine | matches --exclude 'alpine\\|slim' |"),
+            md.contains("| `1.27.2-alpine` | matches --exclude `alpine\\|slim` |"),
             "{md}"
         );
         assert!(
-            md.contains("| latest | matches no --include pattern |"),
+            md.contains("| `latest` | matches no --include pattern |"),
             "{md}"
         );
         assert!(md.contains("_Dry run: nothing was written._"), "{md}");

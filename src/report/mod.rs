@@ -73,6 +73,20 @@ impl ImageReport {
     }
 }
 
+impl ImageReport {
+    fn make_inert(&mut self) {
+        use crate::untrusted::{inert, inert_lines, REPORT_TEXT_CHARS};
+        self.source = inert(&self.source, 1024);
+        self.target = inert(&self.target, 1024);
+        if let Some(e) = &self.error {
+            self.error = Some(inert_lines(e, REPORT_TEXT_CHARS));
+        }
+        for t in self.warnings.iter_mut().chain(self.dropped.iter_mut()) {
+            *t = inert(t, 1024);
+        }
+    }
+}
+
 /// Totals over every image.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Summary {
@@ -121,12 +135,19 @@ pub struct DroppedTag {
 }
 
 impl RunReport {
+    ///
+    /// Every text of the images (errors, warnings, what was dropped) may quote a registry, so
+    /// it is made inert here, once for every output: bounded, without control, ANSI or
+    /// bidirectional characters, and scrubbed of credentials.
     pub fn new(
         started: SystemTime,
         elapsed: Duration,
         dry_run: bool,
-        images: Vec<ImageReport>,
+        mut images: Vec<ImageReport>,
     ) -> RunReport {
+        for i in &mut images {
+            i.make_inert();
+        }
         let mut summary = Summary {
             total: images.len() as u64,
             ..Summary::default()

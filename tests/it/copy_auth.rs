@@ -548,13 +548,13 @@ fn malformed_or_half_set_credentials_are_usage_errors_that_quote_no_secret() {
             &["--dest-creds", ":lonely-s3cret"],
             &[],
             "error: --dest-creds: invalid credentials: the user before the first `:` is empty\n\
-             hint: write credentials as `USER:PASSWORD`\n",
+             hint: write credentials as `USER:PASSWORD`, or `HOST=USER:PASSWORD` for one registry\n",
         ),
         (
             &["--src-creds", "lonely-s3cret"],
             &[],
             "error: --src-creds: invalid credentials: there is no `:` between the user and the password\n\
-             hint: write credentials as `USER:PASSWORD`\n",
+             hint: write credentials as `USER:PASSWORD`, or `HOST=USER:PASSWORD` for one registry\n",
         ),
         (
             &[],

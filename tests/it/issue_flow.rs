@@ -525,12 +525,45 @@ fn github_5xx_and_secondary_rate_limits_are_retried() {
         seen,
         [
             (format!("POST {p}/issues/12/comments"), 502),
+            // A 5xx may come after the comment was made: look for it before posting again.
+            (format!("GET {p}/issues/12/comments"), 200),
             (format!("POST {p}/issues/12/comments"), 201),
             (format!("PATCH {p}/issues/comments/1001"), 403),
             (format!("PATCH {p}/issues/comments/1001"), 200),
             (format!("GET {p}/labels/completed"), 200),
             (format!("POST {p}/issues/12/labels"), 200),
             (format!("PATCH {p}/issues/12"), 200),
+        ]
+    );
+}
+
+#[test]
+fn a_lost_answer_to_the_plan_comment_still_ends_with_exactly_one_report_comment() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    seed(&src, "library/web", 10);
+    let gh = FakeGitHub::start(REPO, &["mirror-request", "completed"]);
+    let p = format!("/repos/{REPO}");
+    // The comment is created, then the answer is lost (502).
+    gh.lose_next("POST", &format!("{p}/issues/14/comments"));
+    let body = form_body(&src.reference("library/web", "1.0"), "", false);
+    let event = issues_event("opened", 14, &body, &["mirror-request"], "OWNER");
+    let out = run_issue(&gh.url(""), &dst, "issues", &event, &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let comments = gh.comments(14);
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    assert!(
+        comments[0].starts_with("<!-- registry-mirror:report -->"),
+        "the plan comment became the report: {}",
+        comments[0]
+    );
+    let seen: Vec<(String, u16)> = gh.calls().iter().map(|c| (c.line(), c.status)).collect();
+    assert_eq!(
+        seen[..3],
+        [
+            (format!("POST {p}/issues/14/comments"), 502),
+            (format!("GET {p}/issues/14/comments"), 200),
+            (format!("PATCH {p}/issues/comments/1001"), 200),
         ]
     );
 }

@@ -2,7 +2,9 @@
 //! GitHub documents them (201 with the comment's `id` on create, 404 `Not Found` for a missing
 //! label, ...) and recording every request so tests can assert the exact calls and bodies.
 //! Failures can be scripted (`fail_next`): the next request matching a method and path gets a
-//! chosen status and headers instead (5xx, secondary rate limits).
+//! chosen status and headers instead (5xx, secondary rate limits); `lose_next` carries the
+//! request out and then answers 502, the way a gateway loses the answer to a write that landed.
+//! Comments are kept per issue and listed by `GET .../issues/N/comments`.
 
 use std::collections::BTreeSet;
 use std::net::TcpListener as StdTcpListener;
@@ -40,6 +42,8 @@ struct Failure {
     status: u16,
     headers: Vec<(String, String)>,
     body: String,
+    /// Carry the request out first (the answer is lost, not the write).
+    after_routing: bool,
 }
 
 struct GitHubState {
@@ -48,6 +52,8 @@ struct GitHubState {
     calls: Mutex<Vec<Call>>,
     failures: Mutex<Vec<Failure>>,
     next_comment: Mutex<u64>,
+    /// (issue, id, body) of every comment, in creation order.
+    comments: Mutex<Vec<(u64, u64, Value)>>,
 }
 
 pub struct FakeGitHub {
@@ -65,6 +71,7 @@ impl FakeGitHub {
             calls: Mutex::new(Vec::new()),
             failures: Mutex::new(Vec::new()),
             next_comment: Mutex::new(1000),
+            comments: Mutex::new(Vec::new()),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -128,7 +135,33 @@ impl FakeGitHub {
                 .collect(),
             body: json!({"message": message, "documentation_url": "https://docs.github.com/rest"})
                 .to_string(),
+            after_routing: false,
         });
+    }
+
+    /// The next `method path` request is carried out, then answered with a 502: its answer is
+    /// lost, not its effect.
+    pub fn lose_next(&self, method: &str, path: &str) {
+        self.state.failures.lock().expect("failures").push(Failure {
+            method: method.to_string(),
+            path: path.to_string(),
+            status: 502,
+            headers: Vec::new(),
+            body: json!({"message": "Server Error"}).to_string(),
+            after_routing: true,
+        });
+    }
+
+    /// The bodies of issue `issue`'s comments as they are now (edits applied).
+    pub fn comments(&self, issue: u64) -> Vec<String> {
+        self.state
+            .comments
+            .lock()
+            .expect("comments")
+            .iter()
+            .filter(|(i, _, _)| *i == issue)
+            .map(|(_, _, b)| b.as_str().unwrap_or_default().to_string())
+            .collect()
     }
 }
 
@@ -173,6 +206,9 @@ async fn handle(State(state): State<Arc<GitHubState>>, req: Request) -> Response
         at.map(|i| failures.remove(i))
     };
     let response = if let Some(f) = scripted {
+        if f.after_routing {
+            let _ = route(&state, &method, &path, &body);
+        }
         let mut b = Response::builder()
             .status(StatusCode::from_u16(f.status).expect("status"))
             .header("content-type", "application/json; charset=utf-8");
@@ -203,16 +239,38 @@ fn route(state: &GitHubState, method: &Method, path: &str, body: &Value) -> Resp
         ("POST", ["issues", n, "comments"]) => {
             let mut next = state.next_comment.lock().expect("ids");
             *next += 1;
+            state.comments.lock().expect("comments").push((
+                n.parse().unwrap_or(0),
+                *next,
+                body["body"].clone(),
+            ));
             reply(
                 201,
                 json!({"id": *next, "body": body["body"], "html_url":
                     format!("https://github.com/{}/issues/{n}#issuecomment-{}", state.repo, *next)}),
             )
         }
-        ("PATCH", ["issues", "comments", id]) => reply(
-            200,
-            json!({"id": id.parse::<u64>().unwrap_or(0), "body": body["body"]}),
-        ),
+        ("GET", ["issues", n, "comments"]) => {
+            let n: u64 = n.parse().unwrap_or(0);
+            let list: Vec<Value> = state
+                .comments
+                .lock()
+                .expect("comments")
+                .iter()
+                .filter(|(i, _, _)| *i == n)
+                .map(|(_, id, b)| json!({"id": id, "body": b}))
+                .collect();
+            reply(200, Value::Array(list))
+        }
+        ("PATCH", ["issues", "comments", id]) => {
+            let id = id.parse::<u64>().unwrap_or(0);
+            for c in state.comments.lock().expect("comments").iter_mut() {
+                if c.1 == id {
+                    c.2 = body["body"].clone();
+                }
+            }
+            reply(200, json!({"id": id, "body": body["body"]}))
+        }
         ("GET", ["labels", name]) => {
             let name = percent_decode(name);
             if state.labels.lock().expect("labels").contains(&name) {

@@ -10,6 +10,8 @@
 //! - [`RegistryClient`] (from [`Registry::client`]) seeds and inspects registries with full rights.
 //! - [`image`], [`image_with_base`], [`index`], [`push_image`] and [`push_index`] build
 //!   deterministic images, multi-arch indexes and BuildKit-style attestations.
+//! - [`FaultProxy`] sits in front of a registry and injects network and registry faults (error
+//!   statuses, 429s, cut, corrupt or stalled bodies, lost answers) by table or seeded plan.
 //! - [`bin`] returns the `registry-mirror` command with a clean environment.
 //!
 //! The API is blocking: tests are plain `#[test]` functions. Servers that run in-process (the token
@@ -17,7 +19,9 @@
 #![allow(dead_code, unused_imports)]
 
 mod client;
+mod fault;
 mod github;
+mod hostile;
 mod image;
 mod proxy;
 mod receiver;
@@ -32,7 +36,12 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 pub use client::{HttpError, RegistryClient, MANIFEST_ACCEPT, MANIFEST_TYPES};
+pub use fault::{
+    Fault, FaultPlan, FaultProxy, Injected, Kind, RetryAfter, Seen as FaultSeen, SMALL_BLOB,
+    TOKEN_PREFIX,
+};
 pub use github::{comment_event, issues_event, Call, FakeGitHub};
+pub use hostile::{Echo, EchoRegistry, Heard};
 pub use image::{
     image, image_with_base, index, layers, push_image, push_index, with_layer_media_type,
     AttestationStyle, Format, Image, Index, Layer, ATTESTATION_MANIFEST_TYPE, DOCKER_CONFIG,

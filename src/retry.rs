@@ -1,4 +1,6 @@
-//! Retry policy: exponential backoff with full jitter, and `Retry-After` (seconds or HTTP date).
+//! The one retry policy of everything that talks to the network (registries, the GitHub API,
+//! chat webhooks): exponential backoff with jitter, and `Retry-After` in seconds or as an HTTP
+//! date. What is worth retrying is each caller's to say; how long to wait is decided here.
 
 use std::time::{Duration, SystemTime};
 
