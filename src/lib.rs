@@ -8,8 +8,6 @@
 //! so do the outputs beyond the report: [`github`] (issue comments and labels), [`templates`] and
 //! [`notify`] (chat messages). Every input is read with a size bound: [`bounded`].
 
-#![forbid(unsafe_code)]
-
 pub mod app;
 pub mod bounded;
 pub mod cli;

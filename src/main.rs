@@ -1,7 +1,5 @@
 //! The `registry-mirror` binary: parse the command line, run, exit with the outcome's code.
 
-#![forbid(unsafe_code)]
-
 fn main() -> std::process::ExitCode {
     registry_mirror::app::main()
 }

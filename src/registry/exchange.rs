@@ -13,7 +13,7 @@
 //! challenge is answered anonymously.
 //!
 //! A stall is a cut: no byte sent or received for the transport's stall timeout ends the
-//! attempt ([`Activity`] is touched by every chunk of a request body, [`read_capped`] and
+//! attempt (a watchdog is touched by every chunk of a request body, [`read_capped`] and
 //! [`stall_guarded`] bound every wait for a chunk of an answer).
 //!
 //! Writes whose outcome is unknown after a failure set [`Request::retry`] to `false` and

@@ -3,31 +3,23 @@
 //! deep nesting. Each refusal is exit 2 with an `error:` and a `hint:`, and never hangs: a run
 //! that outlives [`TIMEOUT`] is killed and fails its test.
 //!
-//! Peak memory is that of the `registry-mirror` process alone, read with `wait4` (`ru_maxrss`) by
-//! its parent. A child's `ru_maxrss` also counts the memory of the process that spawned it (the
-//! kernel records the old address space's peak at `exec`), and the test process is large, so the
-//! parent is a small one: this test binary started again as [`peak_memory_helper`].
+//! Memory is bounded by the kernel: every run is started through `prlimit --data` with
+//! [`DATA_LIMIT`] bytes of writable private memory (heap, anonymous mappings, thread stacks; at
+//! least the process's anonymous resident memory). A run that tried to hold `/dev/zero` or an
+//! endless list would fail to allocate and abort instead of exiting 2.
 #![cfg(target_os = "linux")]
 
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::mpsc;
 use std::time::Duration;
 
 /// A run still going after this is killed, and its test fails.
 const TIMEOUT: Duration = Duration::from_secs(60);
-/// The most memory a refused input may cost (KiB, as `ru_maxrss` counts on Linux).
-const PEAK_LIMIT_KIB: u64 = 100 * 1024;
-
-/// Set for [`peak_memory_helper`]: where it writes the outcome; the others say what to run.
-const HELPER_RESULT: &str = "BOUNDS_HELPER_RESULT";
-const HELPER_ARGS: &str = "BOUNDS_HELPER_ARGS";
-const HELPER_STDOUT: &str = "BOUNDS_HELPER_STDOUT";
-const HELPER_STDERR: &str = "BOUNDS_HELPER_STDERR";
-/// Separates the arguments in [`HELPER_ARGS`].
-const SEP: char = '\u{1f}';
+/// The most writable private memory a run may use (`RLIMIT_DATA`, bytes).
+const DATA_LIMIT: u64 = 100 << 20;
 
 /// What the binary reads on stdin.
 enum Stdin {
@@ -43,16 +35,17 @@ struct Bin {
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     stdin: Stdin,
+    limit: u64,
 }
 
 /// What a run left.
 #[derive(Debug)]
 struct Run {
     line: String,
-    code: i32,
+    /// `None` when a signal ended it (an allocation failure aborts).
+    code: Option<i32>,
     stdout: String,
     stderr: String,
-    peak_kib: u64,
 }
 
 impl Bin {
@@ -64,6 +57,7 @@ impl Bin {
             args: Vec::new(),
             env: Vec::new(),
             stdin: Stdin::Null,
+            limit: DATA_LIMIT,
         }
     }
 
@@ -102,7 +96,7 @@ impl Bin {
         self
     }
 
-    /// Run it under [`peak_memory_helper`] and collect the outcome.
+    /// Run it under `prlimit --data`, killed after [`TIMEOUT`].
     fn run(self) -> Run {
         let line = self
             .args
@@ -110,43 +104,27 @@ impl Bin {
             .map(|a| a.to_string_lossy())
             .collect::<Vec<_>>()
             .join(" ");
-        let joined = self
-            .args
-            .iter()
-            .map(|a| a.to_str().expect("UTF-8 argument"))
-            .collect::<Vec<_>>()
-            .join(&SEP.to_string());
-        let result = self.path("result");
-        let (out, err) = (self.path("stdout"), self.path("stderr"));
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args([
-            "bounds::peak_memory_helper",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env_clear()
-        .env(
-            "PATH",
-            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
-        )
-        .env("HOME", self.home())
-        .envs(self.env.iter().map(|(k, v)| (k, v)))
-        .env(HELPER_RESULT, &result)
-        .env(HELPER_ARGS, joined)
-        .env(HELPER_STDOUT, &out)
-        .env(HELPER_STDERR, &err)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .stdin(match self.stdin {
-            Stdin::Null => Stdio::null(),
-            _ => Stdio::piped(),
-        });
-        let mut helper = cmd.spawn().unwrap();
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--data={}", self.limit))
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_registry-mirror"))
+            .args(&self.args)
+            .env_clear()
+            .env(
+                "PATH",
+                std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+            )
+            .env("HOME", self.home())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(match self.stdin {
+                Stdin::Null => Stdio::null(),
+                _ => Stdio::piped(),
+            });
+        let mut child = cmd.spawn().expect("prlimit (util-linux) runs the binary");
         let input = self.stdin;
-        let writer = helper.stdin.take().map(|mut pipe| {
+        let writer = child.stdin.take().map(|mut pipe| {
             std::thread::spawn(move || match input {
                 Stdin::Null => {}
                 // The binary may stop reading early: a broken pipe ends the writing.
@@ -156,36 +134,50 @@ impl Bin {
                 Stdin::Endless(line) => while pipe.write_all(line).is_ok() {},
             })
         });
-        let mut helper_stderr = String::new();
-        helper
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut helper_stderr)
-            .unwrap();
-        helper.wait().unwrap();
+        // The outputs end when the process does; until then the watchdog waits.
+        let (done, finished) = mpsc::channel();
+        for (n, pipe) in [
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let done = done.clone();
+            let mut pipe = pipe.unwrap();
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = pipe.read_to_string(&mut text);
+                let _ = done.send((n, text));
+            });
+        }
+        let (mut stdout, mut stderr) = (String::new(), String::new());
+        for _ in 0..2 {
+            match finished.recv_timeout(TIMEOUT) {
+                Ok((0, text)) => stdout = text,
+                Ok((_, text)) => stderr = text,
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("`registry-mirror {line}` was still running after {TIMEOUT:?} and was killed");
+                }
+            }
+        }
+        let status = child.wait().unwrap();
         if let Some(w) = writer {
             w.join().unwrap();
         }
-        let outcome = std::fs::read_to_string(&result)
-            .unwrap_or_else(|e| panic!("the helper wrote no result ({e}):\n{helper_stderr}"));
-        let fields: Vec<&str> = outcome.split_whitespace().collect();
-        let [code, peak, timed_out] = fields[..] else {
-            panic!("unexpected helper result `{outcome}`");
-        };
-        let run = Run {
+        Run {
             line,
-            code: code.parse().unwrap(),
-            stdout: std::fs::read_to_string(&out).unwrap_or_default(),
-            stderr: std::fs::read_to_string(&err).unwrap_or_default(),
-            peak_kib: peak.parse().unwrap(),
-        };
-        assert_eq!(
-            timed_out, "false",
-            "`registry-mirror {}` was still running after {TIMEOUT:?} and was killed\n{}",
-            run.line, run.stderr
-        );
-        run
+            code: status.code(),
+            stdout,
+            stderr,
+        }
     }
 }
 
@@ -194,9 +186,11 @@ impl Run {
     /// `hint: …hint…` lines on stderr.
     fn refused(&self, error: &str, hint: &str) -> &Run {
         assert_eq!(
-            self.code, 2,
+            self.code,
+            Some(2),
             "`registry-mirror {}`:\n{}",
-            self.line, self.stderr
+            self.line,
+            self.stderr
         );
         assert!(
             self.stdout.lines().all(|l| l.starts_with("== job `")),
@@ -223,14 +217,13 @@ impl Run {
         self
     }
 
-    /// Peak memory under [`PEAK_LIMIT_KIB`] (shown with `--nocapture`).
+    /// It ran within [`DATA_LIMIT`]: an allocation past it would have aborted the process.
     fn small(&self) -> &Run {
-        eprintln!("peak {} KiB: registry-mirror {}", self.peak_kib, self.line);
         assert!(
-            self.peak_kib < PEAK_LIMIT_KIB,
-            "`registry-mirror {}` peaked at {} KiB",
+            self.code.is_some() && !self.stderr.contains("memory allocation"),
+            "`registry-mirror {}` ran out of its {DATA_LIMIT} bytes:\n{}",
             self.line,
-            self.peak_kib
+            self.stderr
         );
         self
     }
@@ -241,122 +234,20 @@ fn mkfifo(path: &Path) {
     assert!(status.success(), "mkfifo {}", path.display());
 }
 
-/// Not a test of its own: the small parent [`Bin::run`] starts (this binary again, with
-/// `--ignored --exact`). It runs `registry-mirror` with the arguments in [`HELPER_ARGS`], kills
-/// it after [`TIMEOUT`], and writes `CODE PEAK_KIB TIMED_OUT` to [`HELPER_RESULT`].
-#[test]
-#[ignore = "started by the other tests of this module as a small parent process"]
-fn peak_memory_helper() {
-    let Some(result) = std::env::var_os(HELPER_RESULT) else {
-        return;
-    };
-    let var = |name: &str| std::env::var_os(name).unwrap();
-    let args = var(HELPER_ARGS);
-    let args: Vec<&str> = args
-        .to_str()
-        .unwrap()
-        .split(SEP)
-        .filter(|a| !a.is_empty())
-        .collect();
-    let child = Command::new(env!("CARGO_BIN_EXE_registry-mirror"))
-        .args(&args)
-        .env_clear()
-        .envs(std::env::vars_os().filter(|(k, _)| !k.to_string_lossy().starts_with("BOUNDS_")))
-        .stdin(Stdio::inherit())
-        .stdout(std::fs::File::create(var(HELPER_STDOUT)).unwrap())
-        .stderr(std::fs::File::create(var(HELPER_STDERR)).unwrap())
-        .spawn()
-        .unwrap();
-    let (code, peak_kib, timed_out) = wait_measured(child, TIMEOUT);
-    std::fs::write(result, format!("{code} {peak_kib} {timed_out}")).unwrap();
-}
-
-/// Wait for `child` (killed after `timeout`): its exit code (minus the signal when killed by
-/// one), its peak resident memory in KiB, and whether the timeout killed it.
-fn wait_measured(child: std::process::Child, timeout: Duration) -> (i32, u64, bool) {
-    let pid = libc::pid_t::try_from(child.id()).unwrap();
-    // Set once the child has exited, before it is reaped: until then its pid cannot be reused,
-    // so the watchdog's kill can only ever reach this child.
-    let exited = Arc::new(Mutex::new(false));
-    let (done, finished) = mpsc::channel::<()>();
-    let watchdog = {
-        let exited = exited.clone();
-        std::thread::spawn(move || {
-            let mut child = child;
-            if finished.recv_timeout(timeout) == Err(mpsc::RecvTimeoutError::Timeout) {
-                let exited = exited.lock().unwrap();
-                if !*exited {
-                    child.kill().unwrap();
-                    return true;
-                }
-            }
-            false
-        })
-    };
-    wait_for_exit(pid);
-    *exited.lock().unwrap() = true;
-    let (status, usage) = reap(pid);
-    drop(done);
-    let timed_out = watchdog.join().unwrap();
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -libc::WTERMSIG(status)
-    };
-    (code, u64::try_from(usage.ru_maxrss).unwrap(), timed_out)
-}
-
-/// Block until `pid` has exited, leaving it unreaped (`WNOWAIT`).
-#[allow(unsafe_code)]
-fn wait_for_exit(pid: libc::pid_t) {
-    loop {
-        // SAFETY: an all-zero `siginfo_t` is a valid value; waitid only writes into it.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `info` is a valid, writable `siginfo_t` for the duration of the call.
-        let r = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                libc::id_t::try_from(pid).unwrap(),
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
-        };
-        if r == 0 {
-            return;
-        }
-        let e = std::io::Error::last_os_error();
-        assert_eq!(e.kind(), std::io::ErrorKind::Interrupted, "waitid: {e}");
-    }
-}
-
-/// Reap `pid`: its wait status and resource usage (`wait4`).
-#[allow(unsafe_code)]
-fn reap(pid: libc::pid_t) -> (libc::c_int, libc::rusage) {
-    let mut status: libc::c_int = 0;
-    // SAFETY: an all-zero `rusage` is a valid value; wait4 only writes into it.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: `status` and `usage` are valid and writable for the duration of the call.
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if r == pid {
-            return (status, usage);
-        }
-        let e = std::io::Error::last_os_error();
-        assert_eq!(e.kind(), std::io::ErrorKind::Interrupted, "wait4: {e}");
-    }
-}
-
 /// A copy that never gets as far as the network: refused inputs stop it first.
 const COPY: [&str; 4] = ["copy", "--dry-run", "127.0.0.1:1/a:1", "127.0.0.1:1/b:1"];
 
 #[test]
-fn the_measure_is_of_the_binary_alone() {
-    // The floor: the smallest run, whatever the size of this test process.
+fn the_memory_limit_bites() {
+    // The same small run passes under the limit and cannot even start under a tiny one: the
+    // limit is real, so a run that passes under it stayed under it.
     let run = Bin::new().args(["--version"]).run();
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(run.stdout.starts_with("registry-mirror "), "{}", run.stdout);
-    assert!(run.peak_kib > 0 && run.peak_kib < 30 * 1024, "{run:?}");
-    run.small();
+    let mut tiny = Bin::new().args(COPY).args(["--ca-cert", "/dev/zero"]);
+    tiny.limit = 1 << 20;
+    let starved = tiny.run();
+    assert_ne!(starved.code, Some(2), "{starved:?}");
 }
 
 #[test]
@@ -689,7 +580,7 @@ fn a_config_with_20000_jobs_is_checked_with_its_lines() {
             config.as_os_str(),
         ])
         .run();
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(run.stdout.contains(r#""images":10000"#), "{}", run.stdout);
 
     // Refused: the last job's list, named by its line, before anything is copied.
@@ -758,7 +649,7 @@ fn a_config_nested_100000_deep_is_refused_with_its_line() {
         }
         args.extend(["--config".into(), config.clone().into_os_string()]);
         let run = bin.args(args).run();
-        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert_eq!(run.code, Some(2), "{}", run.stderr);
         assert!(
             run.stderr.starts_with(&format!(
                 "error: {}:2: `[` and `{{` are nested more than 64 deep\n",
