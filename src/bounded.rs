@@ -99,6 +99,21 @@ pub const REPORT: Input = Input {
     hint: "merge the JSON files written by `--report-json` (at most {limit} each)",
 };
 
+/// An OCI layout's `index.json`: about 300 bytes an image.
+pub const LAYOUT_INDEX: Input = Input {
+    what: "the layout's `index.json`",
+    limit: 64 * MIB,
+    hint: "give an OCI layout whose `index.json` is a JSON file of at most {limit}",
+};
+
+/// A blob of an OCI layout read whole: a manifest or an image config (4 MiB, the distribution
+/// registry's manifest cap, covers both).
+pub const LAYOUT_BLOB: Input = Input {
+    what: "a layout blob read whole",
+    limit: 4 * MIB,
+    hint: "manifests and configs of an OCI layout are at most {limit}",
+};
+
 /// A list from a file or stdin (`mirror`, `validate`, `plan`): far more than any `--max-images`
 /// needs, at about 40 bytes an image.
 pub const LIST_LIMIT: u64 = 4 * MIB;

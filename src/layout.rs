@@ -121,7 +121,9 @@ impl Layout {
     }
 
     fn index(&self) -> Result<Value, RegistryError> {
-        let text = std::fs::read(self.root.join("index.json")).map_err(|e| err(&self.root, e))?;
+        let text =
+            crate::bounded::read(&self.root.join("index.json"), &crate::bounded::LAYOUT_INDEX)
+                .map_err(|e| err(&self.root, e))?;
         serde_json::from_slice(&text)
             .map_err(|e| err(&self.root, format!("`index.json` is not valid JSON: {e}")))
     }
@@ -189,9 +191,12 @@ impl Layout {
     /// A small blob, read whole and verified.
     pub async fn read_blob(&self, digest: &Digest) -> Result<Bytes, RegistryError> {
         let path = self.blob_path(digest);
-        let bytes = tokio::fs::read(&path)
-            .await
-            .map_err(|e| err(&self.root, format!("blob `{digest}`: {e}")))?;
+        let bytes = tokio::task::spawn_blocking(move || {
+            crate::bounded::read(&path, &crate::bounded::LAYOUT_BLOB)
+        })
+        .await
+        .map_err(|e| err(&self.root, format!("blob `{digest}`: {e}")))?
+        .map_err(|e| err(&self.root, format!("blob `{digest}`: {e}")))?;
         if !digest.matches(&bytes) {
             return Err(RegistryError::DigestMismatch {
                 what: format!("blob `{digest}` in `{}`", self.root.display()),

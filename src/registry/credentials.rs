@@ -12,6 +12,7 @@ use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// The key docker writes Docker Hub credentials under, and the server URL helpers are asked for.
 const DOCKER_HUB_SERVER: &str = "https://index.docker.io/v1/";
@@ -212,6 +213,16 @@ pub enum CredentialError {
         crate::bounded::human(crate::bounded::HELPER_OUTPUT_LIMIT)
     )]
     HelperOutputTooLarge { helper: String, host: String },
+    /// The helper did not answer in time (it may be waiting for a prompt no one sees).
+    #[error(
+        "credential helper `{helper}` did not answer for `{host}` within {seconds}s and was stopped; \
+         unlock it or log in again (`docker login {host}`), or remove it from docker config"
+    )]
+    HelperTimeout {
+        helper: String,
+        host: String,
+        seconds: f64,
+    },
     /// The helper succeeded but its answer is not `{"ServerURL","Username","Secret"}`.
     #[error(
         "credential helper `{helper}` answered for `{host}` with something other than JSON \
@@ -241,11 +252,13 @@ pub fn docker_config_path() -> Option<PathBuf> {
 /// `127.0.0.1:5000`) in the docker config at `path`; a missing file is `Ok(None)`. Order:
 /// `credHelpers[host]` (final, as in docker), then a usable `auths` entry, then `credsStore`.
 /// Helpers are looked up on `PATH`. Blocking: runs helper programs.
+/// A helper that has not answered within `helper_timeout` is stopped and the lookup fails.
 pub fn lookup_docker_config(
     path: &Path,
     host: &str,
+    helper_timeout: Duration,
 ) -> Result<Option<Credentials>, CredentialError> {
-    lookup_with_helper_dir(path, host, None)
+    lookup_with_helper_dir(path, host, None, helper_timeout)
 }
 
 /// [`lookup_docker_config`], with helpers looked up in `helper_dir` instead of `PATH` when given.
@@ -253,6 +266,7 @@ pub(crate) fn lookup_with_helper_dir(
     path: &Path,
     host: &str,
     helper_dir: Option<&Path>,
+    helper_timeout: Duration,
 ) -> Result<Option<Credentials>, CredentialError> {
     let bytes = match crate::bounded::read(path, &crate::bounded::DOCKER_CONFIG) {
         Ok(b) => b,
@@ -274,6 +288,7 @@ pub(crate) fn lookup_with_helper_dir(
         path,
         host,
         helper_dir,
+        helper_timeout,
     };
     let Some(config) = config.as_object() else {
         return Err(cx.entry_error("(top level)", "must be a JSON object"));
@@ -322,6 +337,7 @@ struct Lookup<'a> {
     path: &'a Path,
     host: &'a str,
     helper_dir: Option<&'a Path>,
+    helper_timeout: Duration,
 }
 
 impl Lookup<'_> {
@@ -534,11 +550,27 @@ impl Lookup<'_> {
                 .map(|p| read_capped(p, crate::bounded::HELPER_STDERR_LIMIT))
                 .unwrap_or_default()
         });
-        let (stdout_bytes, too_large) = child
-            .stdout
-            .take()
-            .map(|p| read_capped(p, crate::bounded::HELPER_OUTPUT_LIMIT))
-            .unwrap_or_default();
+        // stdout on a thread too, so that a helper that never answers can be stopped.
+        let stdout_pipe = child.stdout.take();
+        let (answered, answer) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let read = stdout_pipe
+                .map(|p| read_capped(p, crate::bounded::HELPER_OUTPUT_LIMIT))
+                .unwrap_or_default();
+            let _ = answered.send(read);
+        });
+        let (stdout_bytes, too_large) = match answer.recv_timeout(self.helper_timeout) {
+            Ok(read) => read,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(CredentialError::HelperTimeout {
+                    helper,
+                    host: self.host.to_string(),
+                    seconds: self.helper_timeout.as_secs_f64(),
+                });
+            }
+        };
         if too_large {
             let _ = child.kill();
         }
@@ -640,6 +672,9 @@ fn is_executable(p: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Generous: helpers in these tests answer at once (but one, which never does).
+    const HELPER_WAIT: Duration = Duration::from_secs(20);
     use base64::engine::general_purpose::STANDARD;
 
     #[test]
@@ -687,18 +722,19 @@ mod tests {
         let (_dir, path) = config_dir(config);
         // An empty helper dir: no helper is ever found on the machine's PATH.
         let helpers = tempfile::tempdir().expect("tempdir");
-        lookup_with_helper_dir(&path, host, Some(helpers.path()))
+        lookup_with_helper_dir(&path, host, Some(helpers.path()), HELPER_WAIT)
     }
 
     #[test]
     fn missing_file_is_anonymous() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let got = lookup_docker_config(&dir.path().join("config.json"), "ghcr.io").expect("lookup");
+        let got = lookup_docker_config(&dir.path().join("config.json"), "ghcr.io", HELPER_WAIT)
+            .expect("lookup");
         assert_eq!(got, None);
         let path = dir.path().join("empty.json");
         std::fs::write(&path, "\n").expect("write");
         assert_eq!(
-            lookup_docker_config(&path, "ghcr.io").expect("lookup"),
+            lookup_docker_config(&path, "ghcr.io", HELPER_WAIT).expect("lookup"),
             None
         );
     }
@@ -847,7 +883,7 @@ mod tests {
             "{\n  \"auths\": {\n    \"ghcr.io\": {\"auth\": \"c2VjcmV0\"}\n  \n",
         )
         .expect("write");
-        let err = lookup_docker_config(&path, "ghcr.io").expect_err("error");
+        let err = lookup_docker_config(&path, "ghcr.io", HELPER_WAIT).expect_err("error");
         let CredentialError::Parse { line, .. } = &err else {
             panic!("expected a parse error, got {err:?}");
         };
@@ -864,7 +900,7 @@ mod tests {
         assert!(!text.contains("c2VjcmV0"), "{text}");
 
         std::fs::write(&path, "[1, 2]").expect("write");
-        let err = lookup_docker_config(&path, "ghcr.io")
+        let err = lookup_docker_config(&path, "ghcr.io", HELPER_WAIT)
             .expect_err("error")
             .to_string();
         assert!(err.contains("must be a JSON object"), "{err}");
@@ -873,7 +909,7 @@ mod tests {
     #[test]
     fn a_docker_config_that_is_not_a_file_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let err = lookup_docker_config(dir.path(), "ghcr.io")
+        let err = lookup_docker_config(dir.path(), "ghcr.io", HELPER_WAIT)
             .expect_err("error")
             .to_string();
         assert_eq!(
@@ -984,6 +1020,7 @@ case "$server" in
   broken.example) echo 'not json'; exit 0 ;;
   fails.example) echo 'keychain locked' >&2; exit 2 ;;
   huge.example) exec yes '{"ServerURL":"huge.example","Username":"u","Secret":"s"}' ;;
+  silent.example) exec sleep 600 ;;
   *) echo 'credentials not found in native keychain'; exit 1 ;;
 esac
 "#;
@@ -1007,8 +1044,17 @@ esac
                 config: &Value,
                 host: &str,
             ) -> Result<Option<Credentials>, CredentialError> {
+                self.lookup_within(config, host, HELPER_WAIT)
+            }
+
+            fn lookup_within(
+                &self,
+                config: &Value,
+                host: &str,
+                wait: Duration,
+            ) -> Result<Option<Credentials>, CredentialError> {
                 let (_cfg, path) = config_dir(config);
-                lookup_with_helper_dir(&path, host, Some(self.dir.path()))
+                lookup_with_helper_dir(&path, host, Some(self.dir.path()), wait)
             }
 
             fn asked(&self) -> Vec<String> {
@@ -1125,6 +1171,25 @@ esac
             assert_eq!(
                 err,
                 "credential helper `docker-credential-test` answered for `huge.example` with more than 1 MiB; it was stopped"
+            );
+        }
+
+        #[test]
+        fn a_helper_that_never_answers_is_stopped_with_a_clear_error() {
+            let _g = guard();
+            let h = Helpers::new();
+            let err = h
+                .lookup_within(
+                    &json!({"credsStore": "test"}),
+                    "silent.example",
+                    Duration::from_millis(300),
+                )
+                .expect_err("error")
+                .to_string();
+            assert_eq!(
+                err,
+                "credential helper `docker-credential-test` did not answer for `silent.example` within 0.3s and was stopped; \
+                 unlock it or log in again (`docker login silent.example`), or remove it from docker config"
             );
         }
 

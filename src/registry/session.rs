@@ -96,8 +96,10 @@ impl Session {
         };
         let registry = registry.to_string();
         let lookup = path.clone();
+        // A helper silent for as long as a stalled connection is stopped like one.
+        let wait = self.transport.stall();
         let creds = tokio::task::spawn_blocking(move || {
-            crate::registry::credentials::lookup_docker_config(&lookup, &registry)
+            crate::registry::credentials::lookup_docker_config(&lookup, &registry, wait)
         })
         .await
         .map_err(|e| RegistryError::Config(format!("credential lookup stopped: {e}")))?
