@@ -1,7 +1,7 @@
 //! Command-line definitions only (clap derive); the doc comments are the help text.
 
 use crate::copy::Format;
-use crate::target_naming::Naming;
+use crate::plan::naming::Naming;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -109,8 +109,8 @@ pub struct MergeCmd {
     /// Write the merged JSON report here
     #[arg(long, value_name = "FILE")]
     pub report_json: Option<PathBuf>,
-    /// Append the merged Markdown report to this file
-    #[arg(long, value_name = "FILE", env = crate::env::GITHUB_STEP_SUMMARY)]
+    /// Append the merged Markdown report to this file [env: GITHUB_STEP_SUMMARY]
+    #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
 }
 
@@ -145,8 +145,8 @@ pub struct TagArgs {
     #[arg(long, value_name = "N")]
     pub keep_latest: Option<usize>,
     /// Order for `--keep-latest`
-    #[arg(long, value_enum, default_value_t = crate::tag_filter::Sort::Semver)]
-    pub sort: crate::tag_filter::Sort,
+    #[arg(long, value_enum, default_value_t = crate::input::tag_filter::Sort::Semver)]
+    pub sort: crate::input::tag_filter::Sort,
     /// Tags (or repositories) asked for per page when listing
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub page_size: usize,
@@ -238,15 +238,17 @@ pub struct ListInput {
 /// The target namespace of `mirror`, `issue` and `run`.
 #[derive(Debug, Args, Clone)]
 pub struct TargetArgs {
-    /// Target registry, e.g. `registry.cn-hangzhou.aliyuncs.com`
-    #[arg(long, value_name = "REGISTRY", env = crate::env::TARGET_REGISTRY)]
+    /// Target registry, e.g. `registry.cn-hangzhou.aliyuncs.com` [env: TARGET_REGISTRY]
+    #[arg(long, value_name = "REGISTRY")]
     pub target_registry: Option<String>,
-    /// Namespace inside the target registry, e.g. `mirrors` (may be empty or several components)
-    #[arg(long, value_name = "NAMESPACE", env = crate::env::TARGET_NAMESPACE, default_value = "")]
-    pub target_namespace: String,
-    /// How source names map into the namespace: `flatten` (last path component), `path`, `full`
-    #[arg(long, value_enum, default_value_t = Naming::Flatten)]
-    pub naming: Naming,
+    /// Namespace inside the target registry, e.g. `mirrors` (may be empty or several
+    /// components) [env: TARGET_NAMESPACE]
+    #[arg(long, value_name = "NAMESPACE")]
+    pub target_namespace: Option<String>,
+    /// How source names map into the namespace: `flatten` (last path component), `path`,
+    /// `full` [default: flatten]
+    #[arg(long, value_enum)]
+    pub naming: Option<Naming>,
 }
 
 /// `mirror [IMAGE...] [--file F|-]`.
@@ -270,9 +272,10 @@ pub struct ValidateCmd {
     pub issue_body: Option<PathBuf>,
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Platforms to keep from multi-arch sources (shown in the plan)
-    #[arg(long, value_name = "LIST", env = crate::env::PLATFORMS, default_value = "linux/amd64")]
-    pub platform: String,
+    /// Platforms to keep from multi-arch sources (shown in the plan) [env: PLATFORMS]
+    /// [default: linux/amd64]
+    #[arg(long, value_name = "LIST")]
+    pub platform: Option<String>,
     /// Keep every platform (shown in the plan)
     #[arg(long)]
     pub all_platforms: bool,
@@ -320,33 +323,36 @@ pub struct CopyArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Platforms to keep from a multi-arch source: comma list of `os/arch[/variant]`
-    #[arg(long, value_name = "LIST", env = crate::env::PLATFORMS, default_value = "linux/amd64")]
-    pub platform: String,
+    /// [env: PLATFORMS] [default: linux/amd64]
+    #[arg(long, value_name = "LIST")]
+    pub platform: Option<String>,
     /// Keep every platform of a multi-arch source
     #[arg(long)]
     pub all_platforms: bool,
-    /// Manifest format written to the target
-    #[arg(long, value_enum, env = crate::env::FORMAT, default_value_t = Format::V2s2)]
-    pub format: Format,
-    /// Images in flight at once
-    #[arg(long, value_name = "N", env = crate::env::MAX_PARALLEL, default_value_t = 5,
-          value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub parallel: u32,
+    /// Manifest format written to the target [env: FORMAT] [default: v2s2]
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Images in flight at once [env: MAX_PARALLEL] [default: 5]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub parallel: Option<u32>,
     /// Blob transfers in flight at once, over all images
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub blobs_in_flight: u32,
-    /// Retries per request on connection errors, timeouts, 408/429/5xx and cut or corrupt bodies
-    #[arg(long, value_name = "N", env = crate::env::RETRIES, default_value_t = 3,
-          value_parser = clap::value_parser!(u32).range(0..=20))]
-    pub retries: u32,
+    /// Retries per request on connection errors, timeouts, 408/429/5xx and cut or corrupt
+    /// bodies [env: RETRIES] [default: 3]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub retries: Option<u32>,
     /// Seconds without a byte sent or received that end an attempt (then resumed or retried
-    /// like a cut connection)
-    #[arg(long, value_name = "SECONDS", env = crate::env::STALL_TIMEOUT, default_value_t = 30,
-          value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub stall_timeout: u64,
+    /// like a cut connection) [env: STALL_TIMEOUT] [default: 30]
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub stall_timeout: Option<u64>,
     /// Reach this registry over plain HTTP, or HTTPS without certificate checks (repeatable)
-    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", env = crate::env::INSECURE_REGISTRIES,
-          value_delimiter = ',')]
+    /// [env: INSECURE_REGISTRIES, a comma list]
+    #[arg(
+        long = "insecure-registry",
+        value_name = "HOST[:PORT]",
+        value_delimiter = ','
+    )]
     pub insecure_registry: Vec<String>,
     /// An extra trusted CA certificate (PEM); `SSL_CERT_FILE` is honoured too
     #[arg(long, value_name = "FILE")]
@@ -361,7 +367,8 @@ pub struct CopyArgs {
     #[arg(long, value_name = "[HOST=]USER:PASS", hide_env_values = true)]
     pub dest_creds: Vec<String>,
     /// Reach REGISTRY at another address (a mirror or pull-through cache); names are unchanged
-    #[arg(long, value_name = "REGISTRY=HOST[:PORT]", env = crate::env::REGISTRY_ENDPOINTS, value_delimiter = ',')]
+    /// [env: REGISTRY_ENDPOINTS, a comma list]
+    #[arg(long, value_name = "REGISTRY=HOST[:PORT]", value_delimiter = ',')]
     pub endpoint: Vec<String>,
     /// Upload blobs in chunks of this size (e.g. `4MiB`, `512KiB`, bytes) instead of one streamed request
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
@@ -369,16 +376,16 @@ pub struct CopyArgs {
     /// Write the machine-readable JSON report here
     #[arg(long, value_name = "FILE")]
     pub report_json: Option<PathBuf>,
-    /// Append the Markdown report to this file
-    #[arg(long, value_name = "FILE", env = crate::env::GITHUB_STEP_SUMMARY)]
+    /// Append the Markdown report to this file [env: GITHUB_STEP_SUMMARY]
+    #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
     /// Remember what converted sources became in FILE, so re-runs judge them up to date with
-    /// HEADs alone (keep it between runs, e.g. with actions/cache)
-    #[arg(long, value_name = "FILE", env = crate::env::REGISTRY_MIRROR_STATE)]
+    /// HEADs alone (keep it between runs, e.g. with actions/cache) [env: REGISTRY_MIRROR_STATE]
+    #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
     /// Run one share of the images (`I/N`, from `plan --shards N`)
     #[arg(long, value_name = "I/N")]
-    pub shard: Option<crate::shard::Shard>,
+    pub shard: Option<crate::plan::shard::Shard>,
     #[command(flatten)]
     pub notify: NotifyArgs,
 }
@@ -387,36 +394,38 @@ pub struct CopyArgs {
 #[derive(Debug, Args, Clone, Default)]
 #[command(next_help_heading = "Notifications")]
 pub struct NotifyArgs {
-    /// WeCom group robot webhook URL
-    #[arg(long, value_name = "URL", env = crate::env::WECOM_WEBHOOK_URL, hide_env_values = true)]
+    /// WeCom group robot webhook URL [env: WECOM_WEBHOOK_URL]
+    #[arg(long, value_name = "URL")]
     pub wecom_webhook: Option<String>,
-    /// DingTalk robot webhook URL
-    #[arg(long, value_name = "URL", env = crate::env::DINGTALK_WEBHOOK_URL, hide_env_values = true)]
+    /// DingTalk robot webhook URL [env: DINGTALK_WEBHOOK_URL]
+    #[arg(long, value_name = "URL")]
     pub dingtalk_webhook: Option<String>,
-    /// DingTalk signing secret (`SEC…`): requests are signed with HMAC-SHA256
-    #[arg(long, value_name = "SECRET", env = crate::env::DINGTALK_SECRET, hide_env_values = true)]
+    /// DingTalk signing secret (`SEC…`): requests are signed with HMAC-SHA256 [env:
+    /// DINGTALK_SECRET]
+    #[arg(long, value_name = "SECRET")]
     pub dingtalk_secret: Option<String>,
-    /// Feishu/Lark custom bot webhook URL
-    #[arg(long, value_name = "URL", env = crate::env::FEISHU_WEBHOOK_URL, hide_env_values = true)]
+    /// Feishu/Lark custom bot webhook URL [env: FEISHU_WEBHOOK_URL]
+    #[arg(long, value_name = "URL")]
     pub feishu_webhook: Option<String>,
-    /// Feishu/Lark signing secret
-    #[arg(long, value_name = "SECRET", env = crate::env::FEISHU_SECRET, hide_env_values = true)]
+    /// Feishu/Lark signing secret [env: FEISHU_SECRET]
+    #[arg(long, value_name = "SECRET")]
     pub feishu_secret: Option<String>,
-    /// Slack incoming webhook URL
-    #[arg(long, value_name = "URL", env = crate::env::SLACK_WEBHOOK_URL, hide_env_values = true)]
+    /// Slack incoming webhook URL [env: SLACK_WEBHOOK_URL]
+    #[arg(long, value_name = "URL")]
     pub slack_webhook: Option<String>,
-    /// Any URL: receives the report's summary and failed images as JSON
-    #[arg(long, value_name = "URL", env = crate::env::NOTIFY_WEBHOOK_URL, hide_env_values = true)]
+    /// Any URL: receives the report's summary and failed images as JSON [env:
+    /// NOTIFY_WEBHOOK_URL]
+    #[arg(long, value_name = "URL")]
     pub webhook: Option<String>,
-    /// When to send the message
-    #[arg(long, value_enum, env = crate::env::NOTIFY_ON, default_value_t = crate::config::NotifyOn::Always)]
-    pub notify_on: crate::config::NotifyOn,
+    /// When to send the message [env: NOTIFY_ON] [default: always]
+    #[arg(long, value_enum)]
+    pub notify_on: Option<crate::input::config::NotifyOn>,
     /// Seconds to wait for a webhook to answer
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub notify_timeout: u64,
-    /// Language of comments and messages: `en` or `zh`
-    #[arg(long, value_name = "LANG", env = crate::env::REPORT_LANG, default_value = "en")]
-    pub lang: String,
+    /// Language of comments and messages: `en` or `zh` [env: REPORT_LANG] [default: en]
+    #[arg(long, value_name = "LANG")]
+    pub lang: Option<String>,
 }
 
 /// Logging: to stderr, via tracing.

@@ -214,7 +214,8 @@ impl Layout {
         media_type: Option<&str>,
     ) -> Result<RawManifest, RegistryError> {
         let bytes = self.read_blob(digest).await?;
-        RawManifest::from_bytes(bytes, media_type).map_err(RegistryError::Manifest)
+        RawManifest::from_bytes(bytes, media_type)
+            .map_err(|e| RegistryError::Manifest(e.to_string()))
     }
 
     /// A blob as a stream of chunks, with its length (the reader verifies it).

@@ -97,12 +97,6 @@ pub enum ReferenceError {
     /// The registry's port is not a number.
     #[error("invalid reference `{input}`: port `{port}` must be one or more digits")]
     Port { input: String, port: String },
-    /// A registry given on its own (to [`Reference::new`]) that would print as a Docker Hub
-    /// namespace and so not parse back.
-    #[error(
-        "invalid reference `{input}`: registry `{registry}` would be read as a Docker Hub namespace (a registry needs a `.` or a `:port`, or must be `localhost`)"
-    )]
-    AmbiguousRegistry { input: String, registry: String },
     /// A leading, trailing or doubled `/`, or no path after the registry.
     #[error("invalid reference `{input}`: empty path component")]
     EmptyComponent { input: String },
@@ -191,48 +185,7 @@ impl Reference {
         if let Some(registry) = registry {
             check_registry(s, registry)?;
         }
-        build(s, registry, path, tag, digest.map(ParsedDigest::Text))
-    }
-
-    /// Build from parts (registry as written, e.g. "127.0.0.1:5000" or "docker.io"), validating
-    /// the repository path.
-    ///
-    /// The registry is normalized like a parsed one (`index.docker.io` becomes `docker.io`, and a
-    /// single-component Docker Hub repository gets `library/`). A registry that would print as a
-    /// Docker Hub namespace (no `.`, no `:port`, not `localhost`) is refused, so that the result's
-    /// [`Display`](fmt::Display) form always parses back to it.
-    pub fn new(
-        registry: &str,
-        repository: &str,
-        tag: Option<&str>,
-        digest: Option<Digest>,
-    ) -> Result<Reference, ReferenceError> {
-        let mut input = format!("{registry}/{repository}");
-        if let Some(t) = tag {
-            input.push(':');
-            input.push_str(t);
-        }
-        if let Some(d) = &digest {
-            input.push('@');
-            input.push_str(d.as_str());
-        }
-        if registry.contains("://") {
-            return Reference::parse(&input);
-        }
-        check_registry(&input, registry)?;
-        if !looks_like_registry(registry) {
-            return Err(ReferenceError::AmbiguousRegistry {
-                input,
-                registry: registry.to_string(),
-            });
-        }
-        build(
-            &input,
-            Some(registry),
-            repository,
-            tag,
-            digest.map(ParsedDigest::Parsed),
-        )
+        build(s, registry, path, tag, digest)
     }
 
     /// The normalized registry: `docker.io`, `ghcr.io`, `127.0.0.1:5000`.
@@ -262,41 +215,16 @@ impl Reference {
         }
     }
 
-    /// The tag-or-digest part used in manifest URLs (`/v2/<repo>/manifests/<this>`): the digest
-    /// when present, else the tag, else `latest`.
-    pub fn manifest_ref(&self) -> String {
-        match (&self.digest, &self.tag) {
-            (Some(d), _) => d.to_string(),
-            (None, Some(t)) => t.clone(),
-            (None, None) => "latest".to_string(),
-        }
-    }
-
     /// This repository with `tag` and no digest.
     ///
-    /// The tag is not checked (use [`Reference::try_with_tag`] for tags from users); tags listed
-    /// by a registry are valid by construction.
+    /// The tag is not checked: tags listed by a registry are checked when listed
+    /// ([`keep_valid`]), tags from users when parsed.
     pub fn with_tag(&self, tag: &str) -> Reference {
         Reference {
             registry: self.registry.clone(),
             repository: self.repository.clone(),
             tag: Some(tag.to_string()),
             digest: None,
-        }
-    }
-
-    /// Like [`Reference::with_tag`], but refuses a tag outside the grammar.
-    pub fn try_with_tag(&self, tag: &str) -> Result<Reference, ReferenceError> {
-        let r = self.with_tag(tag);
-        check_tag(&r.to_string(), tag)?;
-        Ok(r)
-    }
-
-    /// This reference pinned to `digest`, keeping the tag.
-    pub fn with_digest(&self, digest: Digest) -> Reference {
-        Reference {
-            digest: Some(digest),
-            ..self.clone()
         }
     }
 
@@ -309,20 +237,6 @@ impl Reference {
             digest: None,
         }
     }
-
-    /// The last path component ("nginx" for docker.io/library/nginx).
-    pub fn name(&self) -> &str {
-        self.repository
-            .rsplit('/')
-            .next()
-            .unwrap_or(&self.repository)
-    }
-}
-
-/// A digest still to parse (from a string) or already parsed (given to [`Reference::new`]).
-enum ParsedDigest<'a> {
-    Text(&'a str),
-    Parsed(Digest),
 }
 
 /// Validate the path, tag and digest, normalize, and check the name's length. The registry, if
@@ -332,7 +246,7 @@ fn build(
     registry: Option<&str>,
     path: &str,
     tag: Option<&str>,
-    digest: Option<ParsedDigest<'_>>,
+    digest: Option<&str>,
 ) -> Result<Reference, ReferenceError> {
     check_path(input, path)?;
     if let Some(tag) = tag {
@@ -340,21 +254,18 @@ fn build(
     }
     let digest = match digest {
         None => None,
-        Some(ParsedDigest::Parsed(d)) => Some(d),
-        Some(ParsedDigest::Text("")) => {
+        Some("") => {
             return Err(ReferenceError::EmptyDigest {
                 input: input.to_string(),
             })
         }
-        Some(ParsedDigest::Text(text)) => {
-            Some(
-                text.parse::<Digest>()
-                    .map_err(|error| ReferenceError::Digest {
-                        input: input.to_string(),
-                        error,
-                    })?,
-            )
-        }
+        Some(text) => Some(
+            text.parse::<Digest>()
+                .map_err(|error| ReferenceError::Digest {
+                    input: input.to_string(),
+                    error,
+                })?,
+        ),
     };
 
     let registry = match registry {
@@ -804,56 +715,13 @@ mod tests {
     }
 
     #[test]
-    fn new_builds_and_normalizes() {
-        let d: Digest = sha(HEX).parse().unwrap();
-        let r = Reference::new("127.0.0.1:5000", "a/b", Some("v1"), Some(d.clone())).unwrap();
-        assert_eq!(r.to_string(), format!("127.0.0.1:5000/a/b:v1@{d}"));
-        let hub = Reference::new("index.docker.io", "nginx", None, None).unwrap();
-        assert_eq!(hub, Reference::parse("nginx").unwrap());
-        assert_eq!(hub.repository(), "library/nginx");
-
-        use ReferenceError as E;
-        let err = |reg: &str, repo: &str, tag: Option<&str>| {
-            Reference::new(reg, repo, tag, None).unwrap_err()
-        };
-        assert!(matches!(
-            err("ghcr.io", "Owner/app", None),
-            E::Uppercase { .. }
-        ));
-        assert!(matches!(
-            err("ghcr.io", "a:b", None),
-            E::PathComponent { .. }
-        ));
-        assert!(matches!(err("ghcr.io", "", None), E::EmptyComponent { .. }));
-        assert!(matches!(
-            err("ghcr.io", "a", Some("bad tag")),
-            E::Tag { .. }
-        ));
-        assert!(matches!(err("bad_host.io", "a", None), E::Host { .. }));
-        assert!(matches!(
-            err("https://ghcr.io", "a", None),
-            E::Scheme { .. }
-        ));
-        assert_eq!(
-            err("mirror", "a", None).to_string(),
-            "invalid reference `mirror/a`: registry `mirror` would be read as a Docker Hub \
-             namespace (a registry needs a `.` or a `:port`, or must be `localhost`)"
-        );
-        assert!(Reference::new("localhost", "a", None, None).is_ok());
-    }
-
-    #[test]
     fn accessors_and_derived_references() {
         let d: Digest = sha(HEX).parse().unwrap();
         let r = Reference::parse("nginx:1.27").unwrap();
         assert_eq!(r.api_host(), "registry-1.docker.io");
-        assert_eq!(r.name(), "nginx");
-        assert_eq!(r.manifest_ref(), "1.27");
-        assert_eq!(Reference::parse("nginx").unwrap().manifest_ref(), "latest");
 
-        let pinned = r.with_digest(d.clone());
+        let pinned = Reference::parse(&format!("nginx:1.27@{d}")).unwrap();
         assert_eq!(pinned.tag(), Some("1.27"));
-        assert_eq!(pinned.manifest_ref(), d.to_string());
         assert_eq!(
             pinned.to_string(),
             format!("docker.io/library/nginx:1.27@{d}")
@@ -862,11 +730,7 @@ mod tests {
         let retagged = pinned.with_tag("1.28");
         assert_eq!(retagged.digest(), None);
         assert_eq!(retagged.to_string(), "docker.io/library/nginx:1.28");
-        assert!(matches!(
-            r.try_with_tag("-x"),
-            Err(ReferenceError::Tag { .. })
-        ));
-        assert_eq!(r.try_with_tag("1.28").unwrap(), retagged);
+        assert!(is_valid_tag("1.28") && !is_valid_tag("-x"));
 
         assert_eq!(
             pinned.without_tag_or_digest().to_string(),
@@ -875,7 +739,6 @@ mod tests {
 
         let g = Reference::parse("ghcr.io/owner/repo/sub:tag").unwrap();
         assert_eq!(g.api_host(), "ghcr.io");
-        assert_eq!(g.name(), "sub");
         assert_eq!(format!("{g:?}"), "Reference(ghcr.io/owner/repo/sub:tag)");
     }
 

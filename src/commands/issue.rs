@@ -5,15 +5,21 @@
 //!
 //! Under `--dry-run` nothing is written to GitHub: the comments are printed instead.
 
-use crate::app::{copy_options, engine, finish, NotifyPlan, UsageError};
 use crate::cli::IssueCmd;
-use crate::github::GitHub;
-use crate::github_event::{self, Decision, Issue, Policy};
-use crate::list_jobs::{Destination, LineJob, Problem};
+use crate::copy::image::{Destination, Origin};
+use crate::github::api::GitHub;
+use crate::github::event::{self, Decision, Issue, Policy};
+use crate::pipeline::{Batch, RunPlan, Work};
+use crate::plan::list::{Destination as ListDestination, LineJob, Problem};
+use crate::render::templates::{self, Templates};
 use crate::report::{human_bytes, RunReport, Status};
-use crate::templates::{self, Templates};
+use crate::settings::hosts::Registries;
+use crate::settings::{ProcessEnv, Settings, TargetNamespace};
+use crate::usage::UsageError;
 use serde::Serialize;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
+#[cfg(test)]
+use std::time::SystemTime;
 use tracing::{error, info, warn};
 
 /// GitHub refuses comments longer than this many characters.
@@ -45,17 +51,17 @@ struct Links {
 impl Links {
     /// The run, else the repository's Actions page, else the server.
     fn from_env() -> Links {
-        let run_url = crate::app::run_link().unwrap_or_else(|| {
+        let run_url = crate::pipeline::run_link().unwrap_or_else(|| {
             match crate::env::var(crate::env::GITHUB_REPOSITORY) {
-                Some(repo) => format!("{}/{repo}/actions", crate::app::server_url()),
-                None => crate::app::server_url(),
+                Some(repo) => format!("{}/{repo}/actions", crate::pipeline::server_url()),
+                None => crate::pipeline::server_url(),
             }
         });
         Links { run_url }
     }
 }
 
-pub async fn issue(cmd: IssueCmd) -> Result<u8, UsageError> {
+pub(crate) async fn issue(cmd: IssueCmd) -> Result<u8, UsageError> {
     let name = crate::env::var(crate::env::GITHUB_EVENT_NAME).ok_or_else(|| {
         UsageError::new("`GITHUB_EVENT_NAME` is not set")
             .hint("`registry-mirror issue` runs inside GitHub Actions; to try it, set `GITHUB_EVENT_NAME` and `GITHUB_EVENT_PATH` and add `--dry-run`")
@@ -66,19 +72,19 @@ pub async fn issue(cmd: IssueCmd) -> Result<u8, UsageError> {
     })?;
     let payload =
         crate::bounded::read_to_string(std::path::Path::new(&path), &crate::bounded::EVENT)?;
-    let event = github_event::parse(&name, &payload).map_err(|e| {
+    let event = event::parse(&name, &payload).map_err(|e| {
         UsageError::new(e.to_string()).hint(
             "run it from a workflow triggered by `issues`, `issue_comment` or `workflow_dispatch`",
         )
     })?;
-    let templates = Templates::load(cmd.copy.notify.lang.trim(), cmd.templates.as_deref())
-        .map_err(|e| match e {
-            templates::TemplateError::File(e) => UsageError::from(e),
-            e => UsageError::new(e.to_string()).hint(format!(
-                "languages: {}; templates are `DIR/<lang>/<name>.md`",
-                templates::LANGS.join(", ")
-            )),
-        })?;
+    let lang = crate::settings::lang(&cmd.copy.notify, &ProcessEnv);
+    let templates = Templates::load(&lang, cmd.templates.as_deref()).map_err(|e| match e {
+        templates::TemplateError::File(e) => UsageError::from(e),
+        e => UsageError::new(e.to_string()).hint(format!(
+            "languages: {}; templates are `DIR/<lang>/<name>.md`",
+            templates::LANGS.join(", ")
+        )),
+    })?;
     if cmd.copy.shard.is_some() {
         return Err(
             UsageError::new("`--shard` is not for `issue`: one run answers one issue")
@@ -92,7 +98,7 @@ pub async fn issue(cmd: IssueCmd) -> Result<u8, UsageError> {
         dry_run: cmd.copy.dry_run,
         github: None,
     };
-    match github_event::decide(event, &policy) {
+    match event::decide(event, &policy) {
         Decision::Ignore(reason) => {
             info!("nothing to do: {reason}");
             println!("nothing to do: {reason}");
@@ -133,7 +139,7 @@ pub async fn issue(cmd: IssueCmd) -> Result<u8, UsageError> {
         }
         Decision::RunIssue { issue } => {
             let flow = flow.connect()?;
-            let form = crate::issue_form::parse(issue.body.as_deref().unwrap_or(""));
+            let form = crate::input::issue_form::parse(issue.body.as_deref().unwrap_or(""));
             let request = Request {
                 images: form.images,
                 platforms: form.platforms,
@@ -207,44 +213,41 @@ impl Flow {
     }
 
     async fn run(&self, cmd: &IssueCmd, req: Request) -> Result<u8, UsageError> {
-        let started = SystemTime::now();
-        let t0 = Instant::now();
         let number = req.issue.as_ref().map(|i| i.number);
+        let env = ProcessEnv;
 
-        // Everything the request says, checked before anything is written.
-        let mut copy_args = cmd.copy.clone();
+        // Everything the request says, checked before anything is written. Its platforms
+        // stand in for `--platform`.
+        let mut args = cmd.copy.clone();
         if let Some(p) = &req.platforms {
-            copy_args.platform = p.clone();
+            args.platform = Some(p.clone());
         }
-        copy_args.all_platforms |= req.all_platforms;
-        let checked = self.check(cmd, &req, &copy_args);
-        let (jobs, opts) = match checked {
-            Ok(v) => v,
+        args.all_platforms |= req.all_platforms;
+        let target = TargetNamespace::resolve(&cmd.target, &env);
+        let jobs = match self.check(cmd, &req, &args, &target, &env) {
+            Ok(jobs) => jobs,
             Err((problems, more)) => {
                 return self.invalid(number, problems, more).await;
             }
         };
 
-        // Credentials and transport, still before anything is written. The list's author does
+        // Settings and the engine, still before anything is written. The list's author does
         // not choose where credentials go: host-less source credentials need a named registry.
-        let registries = crate::hosts::Registries {
+        let registries = Registries {
             sources: jobs
                 .iter()
                 .map(|j| j.job.source.registry().to_string())
                 .collect(),
-            targets: crate::hosts::target_registry(cmd.target.target_registry.as_deref())
+            targets: crate::settings::hosts::target_registry(target.registry.as_deref())
                 .into_iter()
                 .collect(),
             untrusted_sources: true,
         };
-        let engine = engine(&copy_args, &registries)?;
+        let settings = Settings::resolve(&args, &env, None, &registries)?;
+        let engine = crate::pipeline::engine(&settings)?;
 
         // The plan, at once.
-        let platforms = if copy_args.all_platforms {
-            "all".to_string()
-        } else {
-            copy_args.platform.clone()
-        };
+        let platforms = settings.copy.platforms.describe().join(",");
         let plan_comment = match number {
             Some(n) => {
                 let body = self.plan_body(&jobs, &platforms)?;
@@ -253,13 +256,7 @@ impl Flow {
             None => None,
         };
 
-        // The copy.
-        let batch: Vec<crate::copy::batch::Job> = jobs.into_iter().map(|j| j.job).collect();
-        let reports = engine
-            .copy_all(&batch, &opts, copy_args.parallel as usize, |_| {})
-            .await;
-        crate::app::save_state(&engine);
-        let mut run = RunReport::new(started, t0.elapsed(), opts.dry_run, reports);
+        // The copy, the outputs and the notification.
         let title = match &req.issue {
             Some(i) => format!(
                 "registry-mirror: issue #{} {}",
@@ -268,7 +265,8 @@ impl Flow {
             ),
             None => "registry-mirror: workflow_dispatch".to_string(),
         };
-        let notify = NotifyPlan {
+        let plan = RunPlan {
+            title,
             task: match &req.issue {
                 Some(i) => format!("#{} {}", i.number, one_line(&i.title)),
                 None => "mirror (workflow_dispatch)".to_string(),
@@ -279,24 +277,40 @@ impl Flow {
                 .map(|i| i.html_url.clone())
                 .filter(|u| !u.is_empty())
                 .or_else(|| Some(self.links.run_url.clone())),
-            extra: Vec::new(),
-            wanted: None,
-            templates: cmd.templates.as_deref(),
+            batches: vec![Batch {
+                header: None,
+                work: Work::Pairs(
+                    jobs.into_iter()
+                        .map(|j| {
+                            (
+                                Origin::Registry(j.job.source),
+                                Destination::Registry(j.job.target),
+                            )
+                        })
+                        .collect(),
+                ),
+                options: settings.copy.clone(),
+                parallel: settings.parallel,
+                notify_on: None,
+            }],
+            selections: Vec::new(),
+            templates: cmd.templates.clone(),
+            progress: false,
         };
-        finish(&mut run, &copy_args, &title, notify).await?;
+        let done = crate::pipeline::execute_with(&engine, plan, &settings).await;
 
         // The report, labels, close.
         if let Some((n, comment_id)) = plan_comment {
-            let body = self.report_body(&run)?;
-            let ok = run.summary.failed == 0;
+            let body = self.report_body(&done.report)?;
+            let ok = done.report.summary.failed == 0;
             let issue = req.issue.as_ref();
             if let Err(e) = self.finish(n, comment_id, &body, ok, issue).await {
                 error!("{}", e.message);
-                eprintln!("error: {}", crate::untrusted::inert_lines(&e.message, 4000));
+                crate::output::error(&e.message, e.hint.as_deref());
                 return Ok(1);
             }
         }
-        Ok(run.exit_code())
+        Ok(done.code)
     }
 
     /// Parse and check the request; every problem at once.
@@ -304,8 +318,10 @@ impl Flow {
         &self,
         cmd: &IssueCmd,
         req: &Request,
-        copy_args: &crate::cli::CopyArgs,
-    ) -> Result<(Vec<LineJob>, crate::copy::CopyOptions), Problems> {
+        args: &crate::cli::CopyArgs,
+        target: &TargetNamespace,
+        env: &ProcessEnv,
+    ) -> Result<Vec<LineJob>, Problems> {
         let problem = |reason: String, hint: Option<String>| Problem {
             line: None,
             text: None,
@@ -313,21 +329,19 @@ impl Flow {
             hint,
         };
         let mut problems = Vec::new();
-        let opts = match copy_options(copy_args) {
-            Ok(o) => Some(o),
-            Err(e) => {
-                let reason = match &req.platforms {
-                    Some(p) => format!(
-                        "platforms `{}`: {}",
-                        one_line(p),
-                        e.message.trim_start_matches("--platform: ")
-                    ),
-                    None => e.message.clone(),
-                };
-                problems.push(problem(reason, e.hint.clone()));
-                None
-            }
-        };
+        if let Err(e) =
+            crate::settings::platforms(args.all_platforms, args.platform.as_deref(), env, None)
+        {
+            let reason = match &req.platforms {
+                Some(p) => format!(
+                    "platforms `{}`: {}",
+                    one_line(p),
+                    e.message.trim_start_matches("--platform: ")
+                ),
+                None => e.message.clone(),
+            };
+            problems.push(problem(reason, e.hint.clone()));
+        }
         if req.images.trim().is_empty() {
             problems.push(problem(
                 "the request lists no images".into(),
@@ -335,26 +349,22 @@ impl Flow {
             ));
             return Err((problems, 0));
         }
-        let registry = cmd
-            .target
-            .target_registry
-            .as_deref()
-            .map(str::trim)
-            .filter(|r| !r.is_empty());
-        let dest = Destination {
+        let registry = target.registry.as_deref();
+        let dest = ListDestination {
             registry,
-            namespace: cmd.target.target_namespace.trim(),
-            naming: cmd.target.naming,
+            namespace: &target.namespace,
+            naming: target.naming,
         };
-        match crate::list_jobs::resolve(&req.images, cmd.max_images, &dest) {
+        match crate::plan::list::resolve(&req.images, cmd.max_images, &dest) {
             Ok((jobs, warnings)) => {
                 for w in warnings {
                     warn!("{w}");
                 }
                 problems.extend(foreign_targets(&jobs, registry));
-                match opts {
-                    Some(o) if problems.is_empty() => Ok((jobs, o)),
-                    _ => Err((problems, 0)),
+                if problems.is_empty() {
+                    Ok(jobs)
+                } else {
+                    Err((problems, 0))
                 }
             }
             Err(e) => {
@@ -535,7 +545,7 @@ impl Flow {
 /// Lines that name their own target on another registry than the target registry: the push
 /// credentials are the target registry's, and a request cannot send images (or them) elsewhere.
 fn foreign_targets(jobs: &[LineJob], registry: Option<&str>) -> Vec<Problem> {
-    let Some(registry) = crate::hosts::target_registry(registry) else {
+    let Some(registry) = crate::settings::hosts::target_registry(registry) else {
         return Vec::new();
     };
     jobs.iter()
@@ -614,7 +624,7 @@ fn fit(body: String, limit: usize) -> String {
     out
 }
 
-fn github_error(e: crate::github::GitHubError) -> UsageError {
+fn github_error(e: crate::github::api::GitHubError) -> UsageError {
     UsageError::new(e.to_string()).hint(
         "check that the workflow grants `permissions: issues: write` and passes `GITHUB_TOKEN`",
     )

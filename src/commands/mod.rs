@@ -1,12 +1,56 @@
-//! One module a command: each turns its parsed flags into inputs, runs them through the engine
-//! and hands the report to [`crate::app::finish`]. What they share (engine set-up, list
-//! reading, outputs, exit codes) lives in [`crate::app`].
+//! One module a command. Each turns its flags and inputs into a run plan
+//! ([`crate::pipeline::RunPlan`]), resolves its [`crate::settings::Settings`] and hands both to
+//! [`crate::pipeline::execute`]; `issue` answers on the issue around that. The helpers below are
+//! what several commands share.
 
-pub mod copy;
-pub mod issue;
-pub mod mirror;
-pub mod plan;
-pub mod report;
-pub mod run;
-pub mod sync;
-pub mod validate;
+pub(crate) mod copy;
+pub(crate) mod issue;
+pub(crate) mod mirror;
+pub(crate) mod plan;
+pub(crate) mod report;
+pub(crate) mod run;
+pub(crate) mod sync;
+pub(crate) mod validate;
+
+use crate::plan::list::{Destination, LineJob, PLACEHOLDER_REGISTRY};
+use crate::reference::Reference;
+use crate::settings::TargetNamespace;
+use crate::usage::UsageError;
+
+/// The jobs of a list in the target namespace, or the usage error that lists every problem.
+/// Without `require_registry`, a missing target registry is shown as a placeholder.
+pub(crate) fn list_jobs(
+    text: &str,
+    max_images: usize,
+    target: &TargetNamespace,
+    require_registry: bool,
+) -> Result<Vec<LineJob>, UsageError> {
+    let registry = target.registry.as_deref();
+    let dest = Destination {
+        registry: if require_registry {
+            registry
+        } else {
+            Some(registry.unwrap_or(PLACEHOLDER_REGISTRY))
+        },
+        namespace: &target.namespace,
+        naming: target.naming,
+    };
+    let (jobs, warnings) = crate::plan::list::resolve(text, max_images, &dest)
+        .map_err(|e| UsageError::new(e.to_string().trim_end().to_string()))?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(jobs)
+}
+
+/// A reference from the command line, or a usage error with a hint.
+pub(crate) fn parse_reference(text: &str, what: &str) -> Result<Reference, UsageError> {
+    Reference::parse(text.trim()).map_err(|e| {
+        let hint = if text.contains("://") {
+            "write the reference without a scheme, e.g. `registry.example.com/ns/app:1.0`".to_string()
+        } else {
+            "a reference looks like `[registry/]path[:tag][@sha256:…]`, e.g. `docker.io/library/nginx:1.27`".to_string()
+        };
+        UsageError::new(format!("{what}: {e}")).hint(hint)
+    })
+}

@@ -1,15 +1,16 @@
 //! `plan --shards N`: the GitHub Actions matrix that splits a run.
 
-use crate::app::{read_list, UsageError};
+use crate::input::read::read_list;
+use crate::usage::UsageError;
 use std::io::Write;
 
 /// `plan --shards N`: the matrix, on stdout and (under Actions) in the step output `matrix`.
-pub fn plan(cmd: crate::cli::PlanCmd) -> Result<u8, UsageError> {
+pub(crate) fn plan(cmd: crate::cli::PlanCmd) -> Result<u8, UsageError> {
     let images = if let Some(path) = &cmd.config {
         let file = path.display().to_string();
         let text = crate::bounded::read_to_string(path, &crate::bounded::CONFIG)?;
-        let config =
-            crate::config::parse(&file, &text).map_err(|e| UsageError::new(e.to_string()))?;
+        let config = crate::input::config::parse(&file, &text)
+            .map_err(|e| UsageError::new(e.to_string()))?;
         let mut total = Some(0usize);
         for job in config
             .jobs
@@ -18,7 +19,7 @@ pub fn plan(cmd: crate::cli::PlanCmd) -> Result<u8, UsageError> {
         {
             match &job.images {
                 Some(list) => {
-                    let n = crate::image_list::parse(&list.lines().join("\n"), 10_000)
+                    let n = crate::input::list::parse(&list.lines().join("\n"), 10_000)
                         .map_err(|e| {
                             UsageError::new(format!(
                                 "{file}: job `{}`: {}",
@@ -37,15 +38,15 @@ pub fn plan(cmd: crate::cli::PlanCmd) -> Result<u8, UsageError> {
         total
     } else if cmd.list.file.is_some() || !cmd.list.images.is_empty() {
         let text = read_list(&cmd.list)?;
-        let list = crate::image_list::parse(&text, cmd.list.max_images)
+        let list = crate::input::list::parse(&text, cmd.list.max_images)
             .map_err(|e| UsageError::new(e.to_string().trim_end().to_string()))?;
         Some(list.entries.len())
     } else {
         None
     };
-    let matrix = crate::shard::matrix(cmd.shards as usize, images);
+    let matrix = crate::plan::shard::matrix(cmd.shards as usize, images);
     println!("{matrix}");
-    if crate::report::github::enabled() {
+    if crate::report::actions::enabled() {
         if let Some(path) = crate::env::var(crate::env::GITHUB_OUTPUT) {
             std::fs::OpenOptions::new()
                 .create(true)

@@ -1,10 +1,11 @@
 //! `report merge FILE...`: one report from the reports of several shards.
 
-use crate::app::{write_report, UsageError};
 use crate::report::{human_bytes, RunReport};
+use crate::settings::{Environment, Outputs, ProcessEnv};
+use crate::usage::UsageError;
 
 /// `report merge FILE...`: one report from the shards' reports.
-pub fn merge_reports(cmd: crate::cli::MergeCmd) -> Result<u8, UsageError> {
+pub(crate) fn merge_reports(cmd: crate::cli::MergeCmd) -> Result<u8, UsageError> {
     let mut reports = Vec::new();
     for path in &cmd.files {
         let text = crate::bounded::read_to_string(path, &crate::bounded::REPORT)?;
@@ -25,7 +26,7 @@ pub fn merge_reports(cmd: crate::cli::MergeCmd) -> Result<u8, UsageError> {
         reports.push(r);
     }
     let run = crate::report::merge(reports);
-    println!(
+    crate::output::line(&format!(
         "{} images: {} copied, {} up to date, {} failed, {} moved ({} reports merged)",
         run.summary.total,
         run.summary.copied,
@@ -33,16 +34,19 @@ pub fn merge_reports(cmd: crate::cli::MergeCmd) -> Result<u8, UsageError> {
         run.summary.failed,
         human_bytes(run.summary.bytes),
         cmd.files.len()
-    );
-    write_report(
-        &run,
-        cmd.report_json.as_deref(),
-        cmd.summary.as_deref(),
-        "registry-mirror (merged shards)",
-        crate::env::var(crate::env::REPORT_LANG)
-            .as_deref()
-            .map(str::trim)
-            .unwrap_or("en"),
-    )?;
+    ));
+    let env = ProcessEnv;
+    let outputs = Outputs {
+        report_json: cmd.report_json.clone(),
+        summary: cmd
+            .summary
+            .clone()
+            .or_else(|| env.var(crate::env::GITHUB_STEP_SUMMARY).map(Into::into)),
+        lang: env
+            .var(crate::env::REPORT_LANG)
+            .map(|l| l.trim().to_string())
+            .unwrap_or_else(|| "en".into()),
+    };
+    crate::pipeline::write_outputs(&run, &outputs, "registry-mirror (merged shards)")?;
     Ok(run.exit_code())
 }

@@ -1,104 +1,69 @@
 //! `sync SRC_REPO DST_REPO`: the tags of a repository (or a namespace) that pass the filters.
 
-use crate::app::{copy_options, engine, finish, NotifyPlan, UsageError};
-use crate::report::RunReport;
-use std::io::Write;
-use std::time::{Instant, SystemTime};
+use crate::pipeline::{execute, run_link, Batch, RunPlan, Work};
+use crate::settings::hosts::Registries;
+use crate::settings::{ProcessEnv, Settings};
+use crate::usage::UsageError;
 
 /// The tag filter from the flags; an invalid pattern is a usage error naming it.
-pub fn tag_filter(args: &crate::cli::TagArgs) -> Result<crate::tag_filter::TagFilter, UsageError> {
-    let bad = |e: crate::tag_filter::PatternError| {
+pub(crate) fn tag_filter(
+    args: &crate::cli::TagArgs,
+) -> Result<crate::input::tag_filter::TagFilter, UsageError> {
+    let bad = |e: crate::input::tag_filter::PatternError| {
         UsageError::new(e.to_string()).hint(
             "patterns are Rust regular expressions (https://docs.rs/regex), e.g. `^1\\.2[0-9]\\.[0-9]+$`; quote them for the shell",
         )
     };
-    Ok(crate::tag_filter::TagFilter {
-        include: crate::tag_filter::patterns("--include", &args.include).map_err(bad)?,
-        exclude: crate::tag_filter::patterns("--exclude", &args.exclude).map_err(bad)?,
+    Ok(crate::input::tag_filter::TagFilter {
+        include: crate::input::tag_filter::patterns("--include", &args.include).map_err(bad)?,
+        exclude: crate::input::tag_filter::patterns("--exclude", &args.exclude).map_err(bad)?,
         keep_latest: args.keep_latest,
         sort: args.sort,
     })
 }
 
 /// Sync a repository (or a namespace, or every image of an OCI layout) into the target.
-pub async fn sync(cmd: crate::cli::SyncCmd) -> Result<u8, UsageError> {
-    let started = SystemTime::now();
-    let t0 = Instant::now();
+pub(crate) async fn sync(cmd: crate::cli::SyncCmd) -> Result<u8, UsageError> {
     if let Some(layout) = crate::layout::LayoutRef::parse(&cmd.source) {
         let layout = layout.map_err(|e| UsageError::new(format!("SRC_REPO: {e}")))?;
-        return sync_layout(cmd, layout, started, t0).await;
+        return sync_layout(cmd, layout).await;
     }
-    let spec = crate::repo_sync::SyncSpec {
+    let spec = crate::plan::sync::SyncSpec {
         source: cmd.source.clone(),
         target: cmd.destination.clone(),
         all_repos: cmd.all_repos,
         filter: tag_filter(&cmd.tags)?,
         page_size: Some(cmd.tags.page_size.max(1)),
     };
-    if !cmd.all_repos {
-        for t in [&cmd.source, &cmd.destination] {
-            crate::repo_sync::repository(t).map_err(|e| {
-                let hint = e.hint().unwrap_or_default();
-                UsageError::new(e.to_string()).hint(hint)
-            })?;
-        }
-    }
-    let opts = copy_options(&cmd.copy)?;
-    let src_registry = crate::repo_sync::registry_of(&cmd.source);
-    let dst_registry = crate::repo_sync::registry_of(&cmd.destination);
-    let engine = engine(
+    // What can be known without a request: the names, and whether a catalog can exist.
+    crate::plan::sync::check(&spec).map_err(|e| {
+        let hint = e.hint().unwrap_or_default();
+        UsageError::new(e.to_string()).hint(hint)
+    })?;
+    let src_registry = crate::plan::sync::registry_of(&cmd.source);
+    let dst_registry = crate::plan::sync::registry_of(&cmd.destination);
+    let settings = Settings::resolve(
         &cmd.copy,
-        &crate::hosts::Registries::of(&[&src_registry], &[&dst_registry]),
+        &ProcessEnv,
+        None,
+        &Registries::of(&[&src_registry], &[&dst_registry]),
     )?;
-    let (jobs, selections) = match crate::repo_sync::plan(&engine, &spec).await {
-        Ok(v) => v,
-        Err(e) => {
-            use crate::repo_sync::SyncError;
-            let hint = e.hint().unwrap_or_default();
-            if matches!(e, SyncError::Tags { .. } | SyncError::Created { .. }) {
-                // The registry failed us: a failed run (1), not bad input.
-                eprintln!("error: {}", crate::untrusted::inert(&e.to_string(), 4000));
-                eprintln!("hint: {}", crate::untrusted::inert(&hint, 2000));
-                return Ok(1);
-            }
-            return Err(UsageError::new(e.to_string()).hint(hint));
-        }
+    let plan = RunPlan {
+        title: "registry-mirror sync".into(),
+        task: format!("sync {}", cmd.source.trim()),
+        link: run_link(),
+        batches: vec![Batch {
+            header: None,
+            work: Work::Sync(spec),
+            options: settings.copy.clone(),
+            parallel: settings.parallel,
+            notify_on: None,
+        }],
+        selections: Vec::new(),
+        templates: None,
+        progress: false,
     };
-    print_selections(&selections);
-    let jobs = match cmd.copy.shard {
-        Some(shard) => shard.take(jobs, 0),
-        None => jobs,
-    };
-    let reports = engine
-        .copy_all(&jobs, &opts, cmd.copy.parallel as usize, |_| {})
-        .await;
-    crate::app::save_state(&engine);
-    let mut run = RunReport::new(started, t0.elapsed(), opts.dry_run, reports);
-    run.sync = selections;
-    let plan = NotifyPlan::task(format!("sync {}", cmd.source.trim()));
-    finish(&mut run, &cmd.copy, "registry-mirror sync", plan).await?;
-    Ok(run.exit_code())
-}
-
-/// What the tag filters kept and dropped, on stdout.
-pub fn print_selections(selections: &[crate::report::RepoSelection]) {
-    let mut out = std::io::stdout().lock();
-    for s in selections {
-        let _ = writeln!(
-            out,
-            "{}: {} tags listed, {} kept, {} dropped",
-            s.source,
-            s.tags,
-            s.kept.len(),
-            s.dropped.len()
-        );
-        for t in &s.kept {
-            let _ = writeln!(out, "  keep  {t}");
-        }
-        for d in &s.dropped {
-            let _ = writeln!(out, "  drop  {}: {}", d.tag, d.reason);
-        }
-    }
+    Ok(execute(plan, &settings).await?.code)
 }
 
 /// A layout image name `[PATH/]NAME:TAG` or `TAG` that can become a target reference.
@@ -116,8 +81,6 @@ fn layout_name_is_valid(name: &str) -> bool {
 async fn sync_layout(
     cmd: crate::cli::SyncCmd,
     source: crate::layout::LayoutRef,
-    started: SystemTime,
-    t0: Instant,
 ) -> Result<u8, UsageError> {
     use crate::copy::image::{Destination, Origin};
     use crate::report::{DroppedTag, RepoSelection};
@@ -165,7 +128,8 @@ async fn sync_layout(
             format!("{base}/{repo}")
         };
         for tag in &sel.kept {
-            let target = crate::app::parse_reference(&format!("{target_repo}:{tag}"), "DST_REPO")?;
+            let target =
+                crate::commands::parse_reference(&format!("{target_repo}:{tag}"), "DST_REPO")?;
             let name = by_tag.get(tag.as_str()).copied().unwrap_or(tag.as_str());
             jobs.push((
                 Origin::Layout(crate::layout::LayoutRef {
@@ -191,12 +155,7 @@ async fn sync_layout(
                 .collect(),
         });
     }
-    print_selections(&selections);
-    let jobs = match cmd.copy.shard {
-        Some(shard) => shard.take(jobs, 0),
-        None => jobs,
-    };
-    let opts = copy_options(&cmd.copy)?;
+    crate::pipeline::print_selections(&selections);
     let targets: Vec<String> = jobs
         .iter()
         .filter_map(|(_, d)| match d {
@@ -205,14 +164,21 @@ async fn sync_layout(
         })
         .collect();
     let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
-    let engine = engine(&cmd.copy, &crate::hosts::Registries::of(&[], &targets))?;
-    let reports = engine
-        .copy_pairs(&jobs, &opts, cmd.copy.parallel as usize, |_| {})
-        .await;
-    crate::app::save_state(&engine);
-    let mut run = RunReport::new(started, t0.elapsed(), opts.dry_run, reports);
-    run.sync = selections;
-    let plan = NotifyPlan::task(format!("sync {source}"));
-    finish(&mut run, &cmd.copy, "registry-mirror sync", plan).await?;
-    Ok(run.exit_code())
+    let settings = Settings::resolve(&cmd.copy, &ProcessEnv, None, &Registries::of(&[], &targets))?;
+    let plan = RunPlan {
+        title: "registry-mirror sync".into(),
+        task: format!("sync {source}"),
+        link: run_link(),
+        batches: vec![Batch {
+            header: None,
+            work: Work::Pairs(jobs),
+            options: settings.copy.clone(),
+            parallel: settings.parallel,
+            notify_on: None,
+        }],
+        selections,
+        templates: None,
+        progress: false,
+    };
+    Ok(execute(plan, &settings).await?.code)
 }

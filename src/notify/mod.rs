@@ -8,10 +8,8 @@
 
 mod channels;
 
-use crate::cli::NotifyArgs;
-use crate::config::NotifyOn;
+use crate::render::templates::{self, Templates};
 use crate::report::{RunReport, Status};
-use crate::templates::{self, Templates};
 use serde::Serialize;
 use std::time::Duration;
 use tracing::{info, warn};
@@ -28,15 +26,7 @@ pub const SLACK_LIMIT: usize = 3_500;
 /// Characters of an error kept as a failed image's reason.
 const REASON_CHARS: usize = 160;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Wecom,
-    Dingtalk,
-    Feishu,
-    Slack,
-    Webhook,
-}
+pub(crate) use crate::report::{ChannelKind as Kind, Delivery};
 
 /// One destination: a webhook URL and, for DingTalk and Feishu, a signing secret.
 #[derive(Clone)]
@@ -50,55 +40,6 @@ impl std::fmt::Debug for Channel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the URL or the secret.
         write!(f, "Channel({:?})", self.kind)
-    }
-}
-
-/// How one channel fared (the report's `notifications`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Delivery {
-    pub channel: Kind,
-    pub ok: bool,
-    pub error: Option<String>,
-}
-
-/// The channels the flags (and their environment variables) name.
-pub fn channels_from_args(args: &NotifyArgs) -> Vec<Channel> {
-    let mut out = Vec::new();
-    let mut add = |kind, url: &Option<String>, secret: &Option<String>| {
-        if let Some(u) = url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
-            out.push(Channel {
-                kind,
-                url: u.to_string(),
-                secret: secret.clone().filter(|s| !s.trim().is_empty()),
-            });
-        }
-    };
-    add(Kind::Wecom, &args.wecom_webhook, &None);
-    add(
-        Kind::Dingtalk,
-        &args.dingtalk_webhook,
-        &args.dingtalk_secret,
-    );
-    add(Kind::Feishu, &args.feishu_webhook, &args.feishu_secret);
-    add(Kind::Slack, &args.slack_webhook, &None);
-    add(Kind::Webhook, &args.webhook, &None);
-    out
-}
-
-/// Every URL and secret of `channels`, for `::add-mask::`.
-pub fn secrets(channels: &[Channel]) -> Vec<&str> {
-    channels
-        .iter()
-        .flat_map(|c| std::iter::once(c.url.as_str()).chain(c.secret.as_deref()))
-        .collect()
-}
-
-/// Whether `on` asks for a message about `run`.
-pub fn wanted(on: NotifyOn, run: &RunReport) -> bool {
-    match on {
-        NotifyOn::Always => true,
-        NotifyOn::Failure => run.summary.failed > 0,
-        NotifyOn::Never => false,
     }
 }
 

@@ -85,6 +85,7 @@ impl Credentials {
     }
 
     /// The user name, for Basic credentials.
+    #[cfg(test)]
     pub fn username(&self) -> Option<&str> {
         match self {
             Credentials::Basic { username, .. } => Some(username),

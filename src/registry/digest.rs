@@ -66,10 +66,6 @@ pub enum Hasher {
 }
 
 impl Hasher {
-    pub fn sha256() -> Hasher {
-        Hasher::Sha256(Sha256::new())
-    }
-
     pub fn update(&mut self, data: &[u8]) {
         match self {
             Hasher::Sha256(h) => h.update(data),

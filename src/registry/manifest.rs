@@ -14,9 +14,6 @@ pub mod media_type {
     pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
     pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-    pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
-    pub const DOCKER_SCHEMA1_SIGNED: &str =
-        "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
     pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
     pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
@@ -95,11 +92,16 @@ pub struct RawManifest {
 impl RawManifest {
     /// Wrap bytes read from a registry; the media type comes from the JSON `mediaType` when
     /// present, else from the `Content-Type` the registry sent, else from the shape.
-    pub fn from_bytes(bytes: Bytes, content_type: Option<&str>) -> Result<RawManifest, String> {
+    pub fn from_bytes(
+        bytes: Bytes,
+        content_type: Option<&str>,
+    ) -> Result<RawManifest, ManifestBytesError> {
         let digest = Digest::sha256(&bytes);
-        let json: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("manifest `{digest}` is not valid JSON: {e}"))?;
-        let media_type = detect_media_type(&json, content_type)?;
+        let json: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ManifestBytesError::Json(format!("manifest `{digest}` is not valid JSON: {e}"))
+        })?;
+        let media_type =
+            detect_media_type(&json, content_type).map_err(ManifestBytesError::Kind)?;
         Ok(RawManifest {
             media_type,
             bytes,
@@ -124,20 +126,16 @@ impl RawManifest {
     pub fn json(&self) -> Result<Value, String> {
         serde_json::from_slice(&self.bytes).map_err(|e| format!("manifest is not valid JSON: {e}"))
     }
+}
 
-    /// A descriptor pointing at this manifest.
-    pub fn descriptor(&self) -> Descriptor {
-        Descriptor {
-            media_type: self.media_type.clone(),
-            digest: self.digest.clone(),
-            size: self.bytes.len() as u64,
-            platform: None,
-            urls: Vec::new(),
-            annotations: serde_json::Map::new(),
-            artifact_type: None,
-            raw: Value::Null,
-        }
-    }
+/// Why bytes are not a manifest: they do not parse (a corrupted answer, worth another read), or
+/// they are a kind this program does not handle (final).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestBytesError {
+    #[error("{0}")]
+    Json(String),
+    #[error("{0}")]
+    Kind(String),
 }
 
 fn detect_media_type(json: &Value, content_type: Option<&str>) -> Result<String, String> {
@@ -171,7 +169,6 @@ pub struct Descriptor {
     pub platform: Option<Platform>,
     pub urls: Vec<String>,
     pub annotations: serde_json::Map<String, Value>,
-    pub artifact_type: Option<String>,
     pub raw: Value,
 }
 
@@ -208,10 +205,6 @@ impl Descriptor {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        let artifact_type = v
-            .get("artifactType")
-            .and_then(Value::as_str)
-            .map(str::to_string);
         Ok(Descriptor {
             media_type,
             digest,
@@ -219,7 +212,6 @@ impl Descriptor {
             platform,
             urls,
             annotations,
-            artifact_type,
             raw: v.clone(),
         })
     }
@@ -256,7 +248,6 @@ impl Descriptor {
 pub struct ImageManifest {
     pub config: Descriptor,
     pub layers: Vec<Descriptor>,
-    pub subject: Option<Descriptor>,
     pub artifact_type: Option<String>,
 }
 
@@ -304,7 +295,8 @@ impl RawManifest {
                 Some(Value::Null) | None => Vec::new(),
                 Some(_) => return Err("the manifest's `layers` is not a list".into()),
             };
-            let subject = json.get("subject").map(Descriptor::parse).transpose()?;
+            // A `subject` must be a valid descriptor, though the copy keeps it only as bytes.
+            json.get("subject").map(Descriptor::parse).transpose()?;
             let artifact_type = json
                 .get("artifactType")
                 .and_then(Value::as_str)
@@ -312,7 +304,6 @@ impl RawManifest {
             Ok(Parsed::Image(ImageManifest {
                 config,
                 layers,
-                subject,
                 artifact_type,
             }))
         }
@@ -339,7 +330,10 @@ mod tests {
             None,
         )
         .expect_err("schema 1");
-        assert!(err.contains("schema 1"), "{err}");
+        assert!(
+            matches!(&err, ManifestBytesError::Kind(m) if m.contains("schema 1")),
+            "{err}"
+        );
     }
 
     #[test]

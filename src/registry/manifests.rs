@@ -6,7 +6,7 @@ use crate::registry::client::RegistryClient;
 use crate::registry::digest::Digest;
 use crate::registry::error::RegistryError;
 use crate::registry::exchange::read_capped;
-use crate::registry::manifest::{media_type, RawManifest, MANIFEST_LIMIT};
+use crate::registry::manifest::{media_type, ManifestBytesError, RawManifest, MANIFEST_LIMIT};
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
@@ -150,8 +150,16 @@ impl RegistryClient {
                         });
                     }
                 }
-                RawManifest::from_bytes(Bytes::from(bytes), content_type.as_deref())
-                    .map_err(|e| RegistryError::Corrupt(format!("`{shown}`: {e}")))
+                RawManifest::from_bytes(Bytes::from(bytes), content_type.as_deref()).map_err(|e| {
+                    match e {
+                        ManifestBytesError::Json(m) => {
+                            RegistryError::Corrupt(format!("`{shown}`: {m}"))
+                        }
+                        ManifestBytesError::Kind(m) => {
+                            RegistryError::Manifest(format!("`{shown}`: {m}"))
+                        }
+                    }
+                })
             }
         })
         .await

@@ -28,9 +28,6 @@ pub mod transport;
 
 pub use blobs::Mount;
 pub use client::RegistryClient;
-pub use digest::Digest;
-pub use error::RegistryError;
-pub use exchange::{Body, Request};
+pub use exchange::Body;
 pub use manifests::ManifestHead;
-pub use platform::Platform;
 pub use session::{Role, Session};

@@ -1,9 +1,9 @@
 //! The Markdown report (job summaries): the template `templates/<lang>/summary.md`, rendered
-//! with the same escaping filters as the issue comments ([`crate::escape`]), so nothing from a
+//! with the same escaping filters as the issue comments ([`crate::render::escape`]), so nothing from a
 //! registry or a list becomes markup.
 
+use crate::render::templates::{Templates, SUMMARY};
 use crate::report::{human_bytes, RunReport, Status};
-use crate::templates::{Templates, SUMMARY};
 
 fn short(d: &Option<String>) -> String {
     d.as_deref()
@@ -85,7 +85,7 @@ pub fn render_with(
     templates: &Templates,
     report: &RunReport,
     title: &str,
-) -> Result<String, crate::templates::TemplateError> {
+) -> Result<String, crate::render::templates::TemplateError> {
     templates.render(SUMMARY, &context(report, title))
 }
 
@@ -97,8 +97,8 @@ pub fn render(report: &RunReport, title: &str, lang: &str) -> String {
         // The embedded templates are tested; this is only reachable through a bug.
         Err(e) => format!(
             "## {}\n\n(the summary could not be rendered: {})\n",
-            crate::escape::text(title),
-            crate::escape::text(&e.to_string())
+            crate::render::escape::text(title),
+            crate::render::escape::text(&e.to_string())
         ),
     }
 }

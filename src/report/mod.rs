@@ -1,8 +1,8 @@
 //! What a run did, as data: [`RunReport`] with one [`ImageReport`] per image, serialized as the
 //! JSON report of CONTRACT.md. No I/O here beyond rendering to strings.
 
-pub mod github;
-pub mod markdown;
+pub(crate) mod actions;
+pub(crate) mod markdown;
 
 use serde::Serialize;
 use std::time::{Duration, SystemTime};
@@ -114,7 +114,26 @@ pub struct RunReport {
     pub sync: Vec<RepoSelection>,
     /// How each notification channel fared.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notifications: Vec<crate::notify::Delivery>,
+    pub notifications: Vec<Delivery>,
+}
+
+/// A chat channel a run's message goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    Wecom,
+    Dingtalk,
+    Feishu,
+    Slack,
+    Webhook,
+}
+
+/// How one notification channel fared (the report's `notifications`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Delivery {
+    pub channel: ChannelKind,
+    pub ok: bool,
+    pub error: Option<String>,
 }
 
 /// What the tag filters made of one source repository.

@@ -4,12 +4,12 @@
 
 use crate::copy::batch::Job;
 use crate::copy::Engine;
+use crate::input::tag_filter::{Sort, TagFilter};
 use crate::reference::Reference;
 use crate::registry::error::RegistryError;
 use crate::registry::manifest::Parsed;
 use crate::registry::{RegistryClient, Role};
 use crate::report::{DroppedTag, RepoSelection};
-use crate::tag_filter::{Sort, TagFilter};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
 use tracing::info;
@@ -93,6 +93,35 @@ pub fn repository(text: &str) -> Result<Reference, SyncError> {
     Ok(r)
 }
 
+/// What can be refused without a request: names that are not repositories, and a namespace
+/// sync from a registry that has no catalog (Docker Hub).
+pub fn check(spec: &SyncSpec) -> Result<(), SyncError> {
+    if spec.all_repos {
+        namespace_of(spec).map(drop)
+    } else {
+        repository(&spec.source)?;
+        repository(&spec.target)?;
+        Ok(())
+    }
+}
+
+/// The registry and namespace of a namespace sync, refused when the registry lists nothing.
+fn namespace_of(spec: &SyncSpec) -> Result<(Reference, String), SyncError> {
+    let text = spec.source.trim().trim_end_matches('/');
+    let (registry, namespace) = text.split_once('/').unwrap_or((text, ""));
+    let probe = Reference::parse(&format!("{registry}/x")).map_err(|e| SyncError::Repository {
+        text: text.to_string(),
+        message: e.to_string(),
+    })?;
+    if probe.registry() != registry || probe.registry() == "docker.io" {
+        return Err(SyncError::NoCatalog {
+            registry: probe.registry().to_string(),
+            message: "Docker Hub does not list repositories".into(),
+        });
+    }
+    Ok((probe, namespace.to_string()))
+}
+
 /// The jobs of a sync and what the filters did, per source repository.
 pub async fn plan(
     engine: &Engine,
@@ -160,18 +189,9 @@ async fn namespace_pairs(
     engine: &Engine,
     spec: &SyncSpec,
 ) -> Result<Vec<(Reference, Reference)>, SyncError> {
-    let text = spec.source.trim().trim_end_matches('/');
-    let (registry, namespace) = text.split_once('/').unwrap_or((text, ""));
-    let probe = Reference::parse(&format!("{registry}/x")).map_err(|e| SyncError::Repository {
-        text: text.to_string(),
-        message: e.to_string(),
-    })?;
-    if probe.registry() != registry || probe.registry() == "docker.io" {
-        return Err(SyncError::NoCatalog {
-            registry: probe.registry().to_string(),
-            message: "Docker Hub does not list repositories".into(),
-        });
-    }
+    let (probe, namespace) = namespace_of(spec)?;
+    let registry = probe.registry();
+    let namespace = namespace.as_str();
     let client = engine
         .session
         .client(probe.registry(), probe.api_host(), Role::Source)

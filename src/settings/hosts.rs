@@ -16,12 +16,20 @@
 //! - a config file's `registries:` entries: their host, both roles;
 //! - docker `config.json`: looked up per host by the registry client when the table has nothing.
 //!
-//! Later settings (insecure, CA, endpoint per host) grow from this table.
+//! [`Hosts`] is the per-host table a run resolves once: for every registry, whether it is
+//! insecure, its extra CA files, the endpoint it is reached at and the credentials bound to it
+//! (flags over environment over a config's `registries:`). CA files are trusted for every host
+//! of the run (the TLS client is shared); the table records which host named them.
 
+use crate::cli::CopyArgs;
 use crate::reference::Reference;
 use crate::registry::credentials::{CredentialError, CredentialSource, Credentials};
+use crate::registry::transport::TransportOptions;
 use crate::registry::Role;
+use crate::settings::{ConfigFile, Environment};
+use crate::usage::UsageError;
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 /// One credential as given, before it is bound.
 #[derive(Debug, Clone)]
@@ -246,12 +254,165 @@ impl CredentialTable {
             .iter()
             .map(|((r, role), (c, s))| (r.as_str(), *role, c, s))
     }
+}
 
-    /// The secrets of the table (passwords, tokens), for `::add-mask::`.
-    pub fn secrets(&self) -> Vec<String> {
-        self.entries
-            .values()
-            .flat_map(|(c, _)| {
+/// One registry's settings.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Host {
+    /// Plain HTTP, or HTTPS without certificate checks.
+    pub(crate) insecure: bool,
+    /// CA files named for this host (a config's `ca_cert`, relative to the config).
+    pub(crate) ca: Vec<PathBuf>,
+    /// `HOST[:PORT]` it is reached at instead of its name.
+    pub(crate) endpoint: Option<String>,
+    pub(crate) credentials: BTreeMap<Role, (Credentials, CredentialSource)>,
+}
+
+/// The per-host table of a run, plus the CA files given for every host (`--ca-cert`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hosts {
+    hosts: BTreeMap<String, Host>,
+    ca_everywhere: Vec<PathBuf>,
+}
+
+impl Hosts {
+    /// Resolve the flags, the environment and a config's `registries:`; bind credentials
+    /// given without a host to `registries`.
+    pub(crate) fn resolve(
+        args: &CopyArgs,
+        env: &dyn Environment,
+        file: Option<&ConfigFile<'_>>,
+        registries: &Registries,
+    ) -> Result<Hosts, UsageError> {
+        let mut hosts = Hosts {
+            hosts: BTreeMap::new(),
+            ca_everywhere: args.ca_cert.clone(),
+        };
+        // Flags, else the environment's comma lists.
+        let insecure = if args.insecure_registry.is_empty() {
+            super::env_list(env, crate::env::INSECURE_REGISTRIES)
+        } else {
+            args.insecure_registry.clone()
+        };
+        for h in insecure.iter().map(|h| h.trim()).filter(|h| !h.is_empty()) {
+            hosts.entry(h).insecure = true;
+        }
+        let endpoints = if args.endpoint.is_empty() {
+            super::env_list(env, crate::env::REGISTRY_ENDPOINTS)
+        } else {
+            args.endpoint.clone()
+        };
+        for e in &endpoints {
+            let (reg, at) = e
+                .split_once('=')
+                .map(|(r, h)| (r.trim(), h.trim()))
+                .filter(|(r, h)| !r.is_empty() && !h.is_empty())
+                .ok_or_else(|| {
+                    UsageError::new(format!("--endpoint `{e}`: expected `REGISTRY=HOST[:PORT]`"))
+                        .hint("e.g. `--endpoint docker.io=mirror.example.com:5000`")
+                })?;
+            hosts.entry(reg).endpoint = Some(at.to_string());
+        }
+        // The config's entries, under the flags and the environment.
+        let mut named = Vec::new();
+        if let Some(f) = file {
+            for (host, r) in &f.config.registries {
+                let entry = hosts.entry(host);
+                entry.insecure |= r.insecure;
+                if let Some(ca) = &r.ca_cert {
+                    entry.ca.push(f.dir.join(ca));
+                }
+                if entry.endpoint.is_none() {
+                    entry.endpoint = r.endpoint.clone();
+                }
+                if let (Some(u), Some(p)) = (&r.username_env, &r.password_env) {
+                    let read = |name: &str| {
+                        env.var(name).ok_or_else(|| {
+                            UsageError::new(format!(
+                                "`{name}` is not set (named in `{}` for `{host}`)",
+                                f.name
+                            ))
+                            .hint(format!(
+                                "set `{name}`, e.g. from a repository secret in the workflow's `env:`"
+                            ))
+                        })
+                    };
+                    let creds = Credentials::Basic {
+                        username: read(u)?,
+                        password: read(p)?,
+                    };
+                    named.push((
+                        host.clone(),
+                        creds,
+                        CredentialSource::ConfigEnv {
+                            file: f.name.to_string(),
+                            user: u.clone(),
+                            password: p.clone(),
+                        },
+                    ));
+                }
+            }
+        }
+        let inputs = Inputs {
+            source: side_credentials(
+                &args.src_creds,
+                "--src-creds",
+                crate::env::SOURCE_REGISTRY_USER,
+                crate::env::SOURCE_REGISTRY_PASSWORD,
+                Some(crate::env::SOURCE_REGISTRY),
+                env,
+            )?,
+            target: side_credentials(
+                &args.dest_creds,
+                "--dest-creds",
+                crate::env::TARGET_REGISTRY_USER,
+                crate::env::TARGET_REGISTRY_PASSWORD,
+                None,
+                env,
+            )?,
+        };
+        let mut table = CredentialTable::bind(&inputs, registries)
+            .map_err(|e| UsageError::new(e.to_string()).hint(e.hint()))?;
+        for (registry, c, from) in named {
+            table.set_both(&registry, c, from);
+        }
+        for (registry, role, c, from) in table.iter() {
+            for s in c.secret_forms() {
+                crate::untrusted::register_secret(&s);
+            }
+            hosts
+                .entry(registry)
+                .credentials
+                .insert(role, (c.clone(), from.clone()));
+        }
+        Ok(hosts)
+    }
+
+    fn entry(&mut self, host: &str) -> &mut Host {
+        self.hosts.entry(host.to_string()).or_default()
+    }
+
+    /// The settings of `host` as written (a registry, or an `--insecure-registry` entry).
+    #[cfg(test)]
+    pub(crate) fn host(&self, host: &str) -> Option<&Host> {
+        self.hosts.get(host)
+    }
+
+    /// Every credential: (registry, role, credentials, where they came from).
+    pub(crate) fn credentials(
+        &self,
+    ) -> impl Iterator<Item = (&str, Role, &Credentials, &CredentialSource)> {
+        self.hosts.iter().flat_map(|(h, host)| {
+            host.credentials
+                .iter()
+                .map(move |(role, (c, s))| (h.as_str(), *role, c, s))
+        })
+    }
+
+    /// The passwords and tokens of the table, for `::add-mask::`.
+    pub(crate) fn secrets(&self) -> Vec<String> {
+        self.credentials()
+            .flat_map(|(_, _, c, _)| {
                 c.secrets()
                     .into_iter()
                     .map(str::to_string)
@@ -260,13 +421,90 @@ impl CredentialTable {
             .collect()
     }
 
-    /// Every form those secrets take on the wire, for scrubbing.
-    pub fn secret_forms(&self) -> Vec<String> {
-        self.entries
-            .values()
-            .flat_map(|(c, _)| c.secret_forms())
-            .collect()
+    /// How the transport reaches these hosts.
+    pub(crate) fn transport_options(
+        &self,
+        retries: u32,
+        stall: std::time::Duration,
+    ) -> TransportOptions {
+        let mut ca = self.ca_everywhere.clone();
+        for h in self.hosts.values() {
+            ca.extend(h.ca.iter().cloned());
+        }
+        TransportOptions {
+            insecure: self
+                .hosts
+                .iter()
+                .filter(|(_, h)| h.insecure)
+                .map(|(name, _)| name.clone())
+                .collect(),
+            ca_certs: ca,
+            endpoints: self
+                .hosts
+                .iter()
+                .filter_map(|(name, h)| h.endpoint.clone().map(|e| (name.clone(), e)))
+                .collect(),
+            retry: crate::retry::RetryPolicy::with_retries(retries),
+            stall,
+        }
     }
+}
+
+/// The credentials of one side: every `--src-creds`/`--dest-creds` value, then the
+/// `_USER`/`_PASSWORD` pair (bound to `host_var`'s registry when that is set).
+fn side_credentials(
+    flags: &[String],
+    flag_name: &'static str,
+    user_var: &'static str,
+    pass_var: &'static str,
+    host_var: Option<&'static str>,
+    env: &dyn Environment,
+) -> Result<Vec<Given>, UsageError> {
+    let mut out = Vec::new();
+    for text in flags {
+        let given = parse_given(text, flag_name).map_err(|e| match e {
+            GivenError::Bind(b) => UsageError::new(format!("{flag_name}: {b}")).hint(b.hint()),
+            GivenError::Credentials(c) => UsageError::new(format!("{flag_name}: {c}")).hint(
+                "write credentials as `USER:PASSWORD`, or `HOST=USER:PASSWORD` for one registry",
+            ),
+        })?;
+        out.push(given);
+    }
+    let both = format!("set both `{user_var}` and `{pass_var}`, or neither");
+    match (env.var(user_var), env.var(pass_var)) {
+        (Some(username), Some(password)) => {
+            let host = host_var
+                .and_then(|v| env.var(v))
+                .filter(|h| !h.trim().is_empty())
+                .map(|h| {
+                    registry_of(&h).map_err(|e| {
+                        UsageError::new(format!("`{}`: {e}", host_var.unwrap_or_default()))
+                            .hint(e.hint())
+                    })
+                })
+                .transpose()?;
+            out.push(Given {
+                host,
+                credentials: Credentials::Basic { username, password },
+                source: CredentialSource::Env {
+                    user: user_var,
+                    password: pass_var,
+                },
+            });
+        }
+        (Some(_), None) => {
+            return Err(
+                UsageError::new(format!("`{user_var}` is set but `{pass_var}` is not")).hint(both),
+            )
+        }
+        (None, Some(_)) => {
+            return Err(
+                UsageError::new(format!("`{pass_var}` is set but `{user_var}` is not")).hint(both),
+            )
+        }
+        (None, None) => {}
+    }
+    Ok(out)
 }
 
 fn distinct(list: &[String]) -> Vec<String> {

@@ -1,5 +1,5 @@
 //! Markdown escaping, one module for every rendered output: issue comments, the job summary
-//! (both templates, see [`crate::templates`]), chat messages and the dropped-tags table.
+//! (both templates, see [`crate::render::templates`]), chat messages and the dropped-tags table.
 //!
 //! Every value from outside (an image name, a tag, a registry's error) is first made inert as
 //! text ([`crate::untrusted`]: no control, ANSI or bidirectional characters, no secrets), then

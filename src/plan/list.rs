@@ -3,8 +3,8 @@
 //! `issue`; pure and offline.
 
 use crate::copy::batch::Job;
-use crate::image_list::{self, ListErrors};
-use crate::target_naming::{self, Collision, Naming};
+use crate::input::list::{self, ListErrors};
+use crate::plan::naming::{self, Collision, Naming};
 use std::fmt;
 
 /// Stands in for the target registry when none is set (`validate` without `--target-registry`).
@@ -156,17 +156,17 @@ pub fn resolve(
     max_images: usize,
     dest: &Destination<'_>,
 ) -> Result<(Vec<LineJob>, Vec<String>), JobsError> {
-    let list = image_list::parse(text, max_images).map_err(JobsError::List)?;
+    let list = list::parse(text, max_images).map_err(JobsError::List)?;
     let registry = dest.registry.unwrap_or(PLACEHOLDER_REGISTRY);
     let mut jobs = Vec::new();
     let mut bad = Vec::new();
     let mut unplaced = Vec::new();
     for e in &list.entries {
-        let full = matches!(e.target, Some(image_list::TargetSpec::Full(_)));
+        let full = matches!(e.target, Some(list::TargetSpec::Full(_)));
         if dest.registry.is_none() && !full {
             unplaced.push(e.line);
         }
-        match target_naming::target_of_entry(e, dest.naming, registry, dest.namespace) {
+        match naming::target_of_entry(e, dest.naming, registry, dest.namespace) {
             Ok(target) => jobs.push(LineJob {
                 line: e.line,
                 job: Job {
@@ -184,7 +184,7 @@ pub fn resolve(
         .iter()
         .map(|j| (j.line, &j.job.source, &j.job.target))
         .collect();
-    let found = target_naming::collisions(&pairs);
+    let found = naming::collisions(&pairs);
     if !found.is_empty() {
         return Err(JobsError::Collisions(found));
     }

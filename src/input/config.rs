@@ -4,8 +4,8 @@
 //! environment variable. Parsing and checking only: no network, no environment reads.
 
 use crate::copy::Format;
-use crate::tag_filter::Sort;
-use crate::target_naming::Naming;
+use crate::input::tag_filter::Sort;
+use crate::plan::naming::Naming;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -277,7 +277,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
             (None, Some(_)) => {
                 for (k, v) in [("include", &job.include), ("exclude", &job.exclude)] {
                     if let Some(v) = v {
-                        crate::tag_filter::patterns(k, &v.lines()).map_err(|e| {
+                        crate::input::tag_filter::patterns(k, &v.lines()).map_err(|e| {
                             err(
                                 jl(k),
                                 field(k),
@@ -307,6 +307,24 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         job.line = line_of(Some(i), "name");
     }
     Ok(config)
+}
+
+/// A job's keys over `defaults`.
+pub(crate) fn merged(defaults: &Settings, job: &Settings) -> Settings {
+    Settings {
+        target: match (&job.target, &defaults.target) {
+            (Some(j), Some(d)) => Some(Target {
+                registry: j.registry.clone().or_else(|| d.registry.clone()),
+                namespace: j.namespace.clone().or_else(|| d.namespace.clone()),
+            }),
+            (j, d) => j.clone().or_else(|| d.clone()),
+        },
+        platforms: job.platforms.clone().or_else(|| defaults.platforms.clone()),
+        all_platforms: job.all_platforms.or(defaults.all_platforms),
+        format: job.format.or(defaults.format),
+        naming: job.naming.or(defaults.naming),
+        parallel: job.parallel.or(defaults.parallel),
+    }
 }
 
 /// Every key the config knows, for "did you mean".

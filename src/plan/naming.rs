@@ -1,7 +1,7 @@
 //! Where a source lands in the target namespace (CONTRACT.md "Naming"), and the check that two
 //! different sources never land on one target.
 
-use crate::image_list::{Entry, TargetSpec};
+use crate::input::list::{Entry, TargetSpec};
 use crate::reference::{Reference, ReferenceError};
 use std::collections::HashMap;
 

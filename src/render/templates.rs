@@ -3,11 +3,11 @@
 //! `--templates DIR/<lang>/`. Rendered with minijinja.
 //!
 //! Nothing a user typed or a registry said reaches an output raw: templates pass every value
-//! through one of the filters of [`crate::escape`] (`text`, `code`, `msg`, `fence`, `plain`,
+//! through one of the filters of [`crate::render::escape`] (`text`, `code`, `msg`, `fence`, `plain`,
 //! `slack`), which escape Markdown, HTML, @-mentions, `#123` references and autolinks, or put
 //! the text in a code span or fenced block that GitHub does not interpret.
 
-use crate::escape;
+use crate::render::escape;
 use minijinja::Environment;
 use serde::Serialize;
 use std::path::Path;
@@ -32,35 +32,35 @@ const NAMES: [&str; 7] = [
 ];
 
 const EMBEDDED: &[(&str, &str, &str)] = &[
-    ("en", PLAN, include_str!("../templates/en/plan.md")),
-    ("en", REPORT, include_str!("../templates/en/report.md")),
-    ("en", INVALID, include_str!("../templates/en/invalid.md")),
+    ("en", PLAN, include_str!("../../templates/en/plan.md")),
+    ("en", REPORT, include_str!("../../templates/en/report.md")),
+    ("en", INVALID, include_str!("../../templates/en/invalid.md")),
     (
         "en",
         NOT_ALLOWED,
-        include_str!("../templates/en/not_allowed.md"),
+        include_str!("../../templates/en/not_allowed.md"),
     ),
-    ("en", NOTIFY, include_str!("../templates/en/notify.md")),
+    ("en", NOTIFY, include_str!("../../templates/en/notify.md")),
     (
         "en",
         NOTIFY_SLACK,
-        include_str!("../templates/en/notify_slack.md"),
+        include_str!("../../templates/en/notify_slack.md"),
     ),
-    ("en", SUMMARY, include_str!("../templates/en/summary.md")),
-    ("zh", PLAN, include_str!("../templates/zh/plan.md")),
-    ("zh", REPORT, include_str!("../templates/zh/report.md")),
-    ("zh", INVALID, include_str!("../templates/zh/invalid.md")),
+    ("en", SUMMARY, include_str!("../../templates/en/summary.md")),
+    ("zh", PLAN, include_str!("../../templates/zh/plan.md")),
+    ("zh", REPORT, include_str!("../../templates/zh/report.md")),
+    ("zh", INVALID, include_str!("../../templates/zh/invalid.md")),
     (
         "zh",
         NOT_ALLOWED,
-        include_str!("../templates/zh/not_allowed.md"),
+        include_str!("../../templates/zh/not_allowed.md"),
     ),
-    ("zh", NOTIFY, include_str!("../templates/zh/notify.md")),
-    ("zh", SUMMARY, include_str!("../templates/zh/summary.md")),
+    ("zh", NOTIFY, include_str!("../../templates/zh/notify.md")),
+    ("zh", SUMMARY, include_str!("../../templates/zh/summary.md")),
     (
         "zh",
         NOTIFY_SLACK,
-        include_str!("../templates/zh/notify_slack.md"),
+        include_str!("../../templates/zh/notify_slack.md"),
     ),
 ];
 

@@ -1,0 +1,379 @@
+//! One pipeline for every copying command. A command turns its inputs into a [`RunPlan`] (what
+//! to copy, the task's title and link) and resolves its [`Settings`]; [`execute`] owns the rest:
+//! timing, the engine (one per run, so every job shares its connections, tokens and the ledger
+//! of blobs to mount), sharding, progress, the state file, the report, the outputs (stdout,
+//! `--report-json`, step outputs, the job summary), the notifications and the exit code.
+//!
+//! Exit codes: 0 every image copied or already up to date; 1 at least one image failed, a tag
+//! listing failed (it is a failed image in the report), or an output could not be written after
+//! copying; 2 only before anything was written (the caller's [`UsageError`]).
+
+use crate::copy::image::{Destination, Origin};
+use crate::copy::{CopyOptions, Engine};
+use crate::input::config::NotifyOn;
+use crate::output;
+use crate::plan::sync::SyncSpec;
+use crate::registry::transport::Transport;
+use crate::registry::Session;
+use crate::report::{human_bytes, markdown, ImageReport, RepoSelection, RunReport, Status};
+use crate::settings::{Outputs, Settings};
+use crate::usage::UsageError;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime};
+
+/// What a run copies and how it is told.
+pub(crate) struct RunPlan {
+    /// The job summary's heading.
+    pub(crate) title: String,
+    /// The task, as notifications name it.
+    pub(crate) task: String,
+    /// Where the run (or the issue) can be seen.
+    pub(crate) link: Option<String>,
+    pub(crate) batches: Vec<Batch>,
+    /// Tag selections made while planning (a layout's names); listings add theirs as they run.
+    pub(crate) selections: Vec<RepoSelection>,
+    /// Comment and message templates overriding the embedded ones.
+    pub(crate) templates: Option<PathBuf>,
+    /// Progress bars on a terminal (`mirror`).
+    pub(crate) progress: bool,
+}
+
+/// A part of a run with its own options: the whole run, or one job of a config.
+pub(crate) struct Batch {
+    /// Printed before the batch runs (a config job's header).
+    pub(crate) header: Option<String>,
+    pub(crate) work: Work,
+    pub(crate) options: CopyOptions,
+    pub(crate) parallel: usize,
+    /// A config job's `notify_on` (else the run's).
+    pub(crate) notify_on: Option<NotifyOn>,
+}
+
+/// The images of a batch: known, or the tags a sync lists when it runs.
+pub(crate) enum Work {
+    Pairs(Vec<(Origin, Destination)>),
+    Sync(SyncSpec),
+}
+
+/// The outcome of a run.
+pub(crate) struct Executed {
+    pub(crate) report: RunReport,
+    pub(crate) code: u8,
+}
+
+/// The link to this workflow run under GitHub Actions.
+pub(crate) fn run_link() -> Option<String> {
+    let repo = crate::env::var(crate::env::GITHUB_REPOSITORY)?;
+    let id = crate::env::var(crate::env::GITHUB_RUN_ID)?;
+    Some(format!("{}/{repo}/actions/runs/{id}", server_url()))
+}
+
+/// `GITHUB_SERVER_URL` without a trailing `/` (default `https://github.com`).
+pub(crate) fn server_url() -> String {
+    crate::env::var(crate::env::GITHUB_SERVER_URL)
+        .unwrap_or_else(|| "https://github.com".into())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// The engine of a run: the transport and its clients, the credentials, the state file. Under
+/// GitHub Actions every secret is masked first.
+pub(crate) fn engine(settings: &Settings) -> Result<Engine, UsageError> {
+    if crate::report::actions::enabled() {
+        // Before anything else is printed: GitHub then hides these values in every log line.
+        let secrets = settings.secrets();
+        output::mask_commands(&crate::report::actions::mask_commands(
+            secrets.iter().map(String::as_str),
+        ));
+    }
+    let opts = settings
+        .hosts
+        .transport_options(settings.retries, settings.stall);
+    let transport = Transport::new(opts)
+        .map_err(|e| UsageError::new(e.to_string()).maybe_hint(crate::hints::for_registry(&e)))?;
+    // Read later, when a registry needs it: a bad one stops the run now, before anything else.
+    if let Some(path) = crate::registry::credentials::docker_config_path() {
+        match crate::bounded::check(&path, &crate::bounded::DOCKER_CONFIG) {
+            Err(e) if !e.is_not_found() => return Err(e.into()),
+            _ => {}
+        }
+    }
+    let mut session = Session::new(transport);
+    for (registry, role, c, from) in settings.hosts.credentials() {
+        session.set_credentials(registry, role, c.clone(), from.clone());
+    }
+    let mut engine = Engine::new(session, settings.blobs_in_flight, settings.retries);
+    engine.state = settings
+        .state
+        .as_deref()
+        .map(crate::copy::state::State::load)
+        .transpose()?;
+    Ok(engine)
+}
+
+/// Copy what `plan` names with `settings`, then report, write the outputs and notify.
+pub(crate) async fn execute(plan: RunPlan, settings: &Settings) -> Result<Executed, UsageError> {
+    let engine = engine(settings)?;
+    Ok(execute_with(&engine, plan, settings).await)
+}
+
+/// [`execute`] with an engine made already (issue mode makes it before posting its plan).
+pub(crate) async fn execute_with(engine: &Engine, plan: RunPlan, settings: &Settings) -> Executed {
+    let started = SystemTime::now();
+    let t0 = Instant::now();
+    let dry_run = settings.copy.dry_run;
+    let mut images: Vec<ImageReport> = Vec::new();
+    let mut selections: Vec<RepoSelection> = plan.selections;
+    // Per batch: its `notify_on`, and whether it had a failure.
+    let mut outcomes = Vec::new();
+    let mut position = 0;
+    for batch in plan.batches {
+        if let Some(h) = &batch.header {
+            output::line(h);
+        }
+        let first = images.len();
+        let pairs = match batch.work {
+            Work::Pairs(p) => p,
+            Work::Sync(spec) => match crate::plan::sync::plan(engine, &spec).await {
+                Ok((jobs, sel)) => {
+                    print_selections(&sel);
+                    selections.extend(sel);
+                    jobs.into_iter()
+                        .map(|j| (Origin::Registry(j.source), Destination::Registry(j.target)))
+                        .collect()
+                }
+                Err(e) => {
+                    // A listing that fails is a failed image: the report is still written.
+                    let mut failed = ImageReport::new(spec.source.clone(), spec.target.clone());
+                    failed.error = Some(match e.hint() {
+                        Some(h) => format!("{e}\nhint: {h}"),
+                        None => e.to_string(),
+                    });
+                    tracing::error!("{}", crate::untrusted::inert(&e.to_string(), 4000));
+                    images.push(failed);
+                    outcomes.push((batch.notify_on, true));
+                    continue;
+                }
+            },
+        };
+        // Shards count images across the whole run, batches in order.
+        let pairs = match settings.shard {
+            Some(shard) => {
+                let n = pairs.len();
+                let mine = shard.take(pairs, position);
+                position += n;
+                tracing::info!("shard {shard}: {} images", mine.len());
+                mine
+            }
+            None => pairs,
+        };
+        let visible =
+            plan.progress && !dry_run && std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let progress = crate::progress::Progress::start(
+            pairs.len() as u64,
+            engine.bytes_moved.clone(),
+            visible,
+        );
+        let reports = engine
+            .copy_pairs(&pairs, &batch.options, batch.parallel, |_| {
+                progress.image_done()
+            })
+            .await;
+        progress.finish();
+        save_state(engine);
+        images.extend(reports);
+        let failed = images[first..].iter().any(|i| i.status == Status::Failed);
+        outcomes.push((batch.notify_on, failed));
+    }
+    let mut run = RunReport::new(started, t0.elapsed(), dry_run, images);
+    run.sync = selections;
+    let wanted = outcomes
+        .iter()
+        .any(|(on, failed)| match on.unwrap_or(settings.notify.on) {
+            NotifyOn::Always => true,
+            NotifyOn::Failure => *failed,
+            NotifyOn::Never => false,
+        });
+    if !dry_run && wanted && !settings.notify.channels.is_empty() {
+        let subject = crate::notify::Subject {
+            task: &plan.task,
+            link: plan.link.as_deref(),
+        };
+        run.notifications = crate::notify::send(
+            &run,
+            &settings.notify.channels,
+            &subject,
+            &settings.outputs.lang,
+            plan.templates.as_deref(),
+            settings.notify.timeout,
+        )
+        .await;
+    }
+    let mut code = run.exit_code();
+    if let Err(e) = write_outputs(&run, &settings.outputs, &plan.title) {
+        // The images are where they are: a lost report is a failed run, not bad input.
+        output::error(&e.message, e.hint.as_deref());
+        code = code.max(1);
+    }
+    Executed { report: run, code }
+}
+
+/// Keep what this run learned for the next (`--state`); a failure to write it is a warning.
+fn save_state(engine: &Engine) {
+    if let Some(state) = &engine.state {
+        if let Err(e) = state.save() {
+            tracing::warn!("cannot write the state file: {e}; the next run reads manifests again");
+        }
+    }
+}
+
+/// What the tag filters kept and dropped, on stdout.
+pub(crate) fn print_selections(selections: &[RepoSelection]) {
+    for s in selections {
+        output::line(&format!(
+            "{}: {} tags listed, {} kept, {} dropped",
+            s.source,
+            s.tags,
+            s.kept.len(),
+            s.dropped.len()
+        ));
+        for t in &s.kept {
+            output::line(&format!("  keep  {t}"));
+        }
+        for d in &s.dropped {
+            output::line(&format!("  drop  {}: {}", d.tag, d.reason));
+        }
+    }
+}
+
+/// Print the result lines, write `--report-json`, the step outputs and `--summary`.
+pub(crate) fn write_outputs(
+    run: &RunReport,
+    outputs: &Outputs,
+    title: &str,
+) -> Result<(), UsageError> {
+    let report_json = outputs.report_json.as_deref();
+    let summary = outputs.summary.as_deref();
+    let lang = outputs.lang.as_str();
+    let actions = crate::report::actions::enabled();
+    for img in &run.images {
+        let line = result_line(img);
+        if actions {
+            output::raw(&crate::report::actions::image_commands(img, &line));
+        } else {
+            output::line(&line);
+        }
+    }
+    if run.images.len() > 1 || run.dry_run {
+        let s = &run.summary;
+        let line = if run.dry_run {
+            let planned = run
+                .images
+                .iter()
+                .filter(|i| i.status == Status::Planned)
+                .count();
+            format!(
+                "{} images: {planned} to copy, {} up to date, {} failed, {} to move (dry run: nothing written)",
+                s.total,
+                s.skipped,
+                s.failed,
+                human_bytes(s.bytes)
+            )
+        } else {
+            format!(
+                "{} images: {} copied, {} up to date, {} failed, {} moved",
+                s.total,
+                s.copied,
+                s.skipped,
+                s.failed,
+                human_bytes(s.bytes)
+            )
+        };
+        output::line(&line);
+    }
+    // Under GitHub Actions the report always lands in a file, for the `report` output.
+    let report_path = report_json.map(std::path::Path::to_path_buf).or_else(|| {
+        actions.then(|| {
+            std::path::PathBuf::from(
+                crate::env::var(crate::env::RUNNER_TEMP).unwrap_or_else(|| ".".into()),
+            )
+            .join("registry-mirror-report.json")
+        })
+    });
+    if let Some(path) = &report_path {
+        std::fs::write(path, run.to_json() + "\n").map_err(|e| {
+            UsageError::new(format!(
+                "cannot write the JSON report `{}`: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    if let (true, Some(path)) = (actions, &report_path) {
+        crate::report::actions::write_outputs(run, path).map_err(|e| {
+            UsageError::new(format!(
+                "cannot append the step outputs to `GITHUB_OUTPUT`: {e}"
+            ))
+        })?;
+    }
+    if let Some(path) = summary {
+        let md = crate::untrusted::scrub(&markdown::render(run, title, lang));
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(md.as_bytes()))
+            .map_err(|e| {
+                UsageError::new(format!(
+                    "cannot append the summary to `{}`: {e}",
+                    path.display()
+                ))
+            })?;
+    }
+    Ok(())
+}
+
+fn result_line(img: &ImageReport) -> String {
+    let digest = img.digest.as_deref().unwrap_or("-");
+    let platforms = if img.platforms.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", img.platforms.join(", "))
+    };
+    let mut line = match img.status {
+        Status::Copied => format!(
+            "copied   {} -> {} {digest}{platforms} ({}, {} blobs copied, {} mounted, {} skipped, {:.1}s)",
+            img.source,
+            img.target,
+            human_bytes(img.bytes),
+            img.blobs.copied,
+            img.blobs.mounted,
+            img.blobs.skipped,
+            img.duration_ms as f64 / 1000.0
+        ),
+        Status::Skipped => format!("skipped  {} -> {} {digest}{platforms} (up to date)", img.source, img.target),
+        Status::Planned => format!(
+            "planned  {} -> {} {digest}{platforms}: {} ({} to move)",
+            img.source,
+            img.target,
+            img.action.as_deref().unwrap_or("copy"),
+            human_bytes(img.bytes)
+        ),
+        Status::Failed => format!(
+            "failed   {} -> {}\n  error: {}",
+            img.source,
+            img.target,
+            img.error.as_deref().unwrap_or("unknown error").replace('\n', "\n  ")
+        ),
+    };
+    if img.converted && matches!(img.status, Status::Copied | Status::Planned) {
+        line.push_str("\n  converted to the requested format");
+    }
+    for d in &img.dropped {
+        line.push_str(&format!("\n  dropped: {d}"));
+    }
+    for w in &img.warnings {
+        line.push_str(&format!("\n  warning: {w}"));
+    }
+    line
+}
