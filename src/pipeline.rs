@@ -93,7 +93,7 @@ pub(crate) fn engine(settings: &Settings) -> Result<Engine, UsageError> {
     let transport = Transport::new(opts)
         .map_err(|e| UsageError::new(e.to_string()).maybe_hint(crate::hints::for_registry(&e)))?;
     // Read later, when a registry needs it: a bad one stops the run now, before anything else.
-    if let Some(path) = crate::registry::credentials::docker_config_path() {
+    if let Some(path) = crate::registry::docker_config::docker_config_path() {
         match crate::bounded::check(&path, &crate::bounded::DOCKER_CONFIG) {
             Err(e) if !e.is_not_found() => return Err(e.into()),
             _ => {}

@@ -16,6 +16,7 @@ pub mod client;
 pub mod convert;
 pub mod credentials;
 pub mod digest;
+pub mod docker_config;
 pub mod error;
 pub mod exchange;
 pub mod listing;

@@ -33,7 +33,7 @@ impl Session {
         Session {
             transport: Arc::new(transport),
             credentials: HashMap::new(),
-            docker_config: crate::registry::credentials::docker_config_path(),
+            docker_config: crate::registry::docker_config::docker_config_path(),
             clients: Mutex::new(HashMap::new()),
             creating: tokio::sync::Mutex::new(()),
         }
@@ -99,7 +99,7 @@ impl Session {
         // A helper silent for as long as a stalled connection is stopped like one.
         let wait = self.transport.stall();
         let creds = tokio::task::spawn_blocking(move || {
-            crate::registry::credentials::lookup_docker_config(&lookup, &registry, wait)
+            crate::registry::docker_config::lookup_docker_config(&lookup, &registry, wait)
         })
         .await
         .map_err(|e| RegistryError::Config(format!("credential lookup stopped: {e}")))?
