@@ -14,16 +14,16 @@ registries:
   127.0.0.1:5000: {insecure: true, ca_cert: certs/ca.pem, endpoint: "10.0.0.5:5000"}
 jobs:
   - name: kubernetes core
-images: |
-  registry.k8s.io/pause:3.9
-  registry.k8s.io/kube-apiserver:v1.28.0
+    images: |
+      registry.k8s.io/pause:3.9
+      registry.k8s.io/kube-apiserver:v1.28.0
   - name: nginx stable
-sync: docker.io/library/nginx
-include: ['^1\.2[0-9]\.[0-9]+$']
-exclude: ['alpine|slim']
-keep_latest: 5
-sort: semver
-notify_on: failure
+    sync: docker.io/library/nginx
+    include: ['^1\.2[0-9]\.[0-9]+$']
+    exclude: ['alpine|slim']
+    keep_latest: 5
+    sort: semver
+    notify_on: failure
 notify:
   on: failure
   wecom: {webhook_env: WECOM_WEBHOOK_URL}
@@ -43,71 +43,71 @@ fn the_contract_example_parses() {
 #[test]
 fn every_error_names_file_line_and_field() {
     let cases: &[(&str, &str, &str)] = &[
-        ("version: 2\njobs: []\n", "mirror.yaml:1: `version`: version 2 is not supported", ""),
-        ("version: 1\njobs: []\n", "mirror.yaml:2: `jobs`: no jobs", ""),
-        ("version: 1\njobz: []\n", "mirror.yaml:2: `jobz`: unknown field `jobz`", "expected one of"),
-        (
-            "version: 1\njobs:\n  - name: a\n    images: nginx:1\n    imagez: x\n",
-            "mirror.yaml:5: `jobs[0]`: unknown field `imagez`; did you mean `images`?",
-            "",
-        ),
-        (
-            "version: 1\njobs:\n  - name: a\n    images: x:1\n  - name: b\n    sync: docker.io/library/nginx\n    include: ['(1']\n",
-            "mirror.yaml:7: `jobs[1].include`: `(1` is not a valid regular expression",
-            "",
-        ),
-        (
-            "version: 1\njobs:\n  - name: a\n    images: x:1\n    sync: y\n",
-            "mirror.yaml:5: `jobs[0].sync`: a job has either `images` or `sync`, not both",
-            "",
-        ),
-        (
-            "version: 1\njobs:\n  - name: a\n    parallel: 2\n",
-            "mirror.yaml:3: `jobs[0].images`: job `a` has neither `images` nor `sync`",
-            "",
-        ),
-        (
-            "version: 1\njobs:\n  - name: a\n    images: x:1\n    keep_latest: 3\n",
-            "mirror.yaml:5: `jobs[0].keep_latest`: `keep_latest` belongs to `sync` jobs",
-            "",
-        ),
-        (
-            "version: 1\njobs:\n  - name: a\n    images: x:1\n  - name: a\n    images: y:1\n",
-            "mirror.yaml:5: `jobs[1].name`: `a` is also the name of jobs[0]",
-            "",
-        ),
-        (
-            "version: 1\ndefaults:\n  platforms: [linux]\njobs:\n  - name: a\n    images: x:1\n",
-            "mirror.yaml:3: `defaults.platforms`: ",
-            "",
-        ),
-        (
-            "version: 1\ndefaults:\n  format: docker\njobs:\n  - name: a\n    images: x:1\n",
-            "mirror.yaml:3: `defaults.format`: unknown variant `docker`",
-            "expected one of",
-        ),
-        (
-            "version: 1\nregistries:\n  r.io: {username_env: U}\njobs:\n  - name: a\n    images: x:1\n",
-            "mirror.yaml:3: `registries.r.io`: give both `username_env` and `password_env`",
-            "",
-        ),
-        (
-            "version: 1\nnotify:\n  wecom: {webhook: https://x}\njobs:\n  - name: a\n    images: x:1\n",
-            "mirror.yaml:3: `notify.wecom`: unknown field `webhook`",
-            "",
-        ),
-        ("version: 1\njobs:\n  - name: a\n   images: x\n", "mirror.yaml:4: ", ""),
-        (
-            "version: 1\nregistries:\n  127.0.0.1:5000: {insecure: true}\n  \"[::1]:5000\": {password_env: P}\njobs:\n  - name: a\n    images: x:1\n",
-            "mirror.yaml:4: `registries.[::1]:5000`: give both",
-            "",
-        ),
-        (
-            "version: 1\njobs: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n",
-            "mirror.yaml:2: `[` and `{` are nested more than 64 deep",
-            "",
-        ),
-    ];
+            ("version: 2\njobs: []\n", "mirror.yaml:1: `version`: version 2 is not supported", ""),
+            ("version: 1\njobs: []\n", "mirror.yaml:2: `jobs`: no jobs", ""),
+            ("version: 1\njobz: []\n", "mirror.yaml:2: `jobz`: unknown field `jobz`", "expected one of"),
+            (
+                "version: 1\njobs:\n  - name: a\n    images: nginx:1\n    imagez: x\n",
+                "mirror.yaml:5: `jobs[0]`: unknown field `imagez`; did you mean `images`?",
+                "",
+            ),
+            (
+                "version: 1\njobs:\n  - name: a\n    images: x:1\n  - name: b\n    sync: docker.io/library/nginx\n    include: ['(1']\n",
+                "mirror.yaml:7: `jobs[1].include`: `(1` is not a valid regular expression",
+                "",
+            ),
+            (
+                "version: 1\njobs:\n  - name: a\n    images: x:1\n    sync: y\n",
+                "mirror.yaml:5: `jobs[0].sync`: a job has either `images` or `sync`, not both",
+                "",
+            ),
+            (
+                "version: 1\njobs:\n  - name: a\n    parallel: 2\n",
+                "mirror.yaml:3: `jobs[0].images`: job `a` has neither `images` nor `sync`",
+                "",
+            ),
+            (
+                "version: 1\njobs:\n  - name: a\n    images: x:1\n    keep_latest: 3\n",
+                "mirror.yaml:5: `jobs[0].keep_latest`: `keep_latest` belongs to `sync` jobs",
+                "",
+            ),
+            (
+                "version: 1\njobs:\n  - name: a\n    images: x:1\n  - name: a\n    images: y:1\n",
+                "mirror.yaml:5: `jobs[1].name`: `a` is also the name of jobs[0]",
+                "",
+            ),
+            (
+                "version: 1\ndefaults:\n  platforms: [linux]\njobs:\n  - name: a\n    images: x:1\n",
+                "mirror.yaml:3: `defaults.platforms`: ",
+                "",
+            ),
+            (
+                "version: 1\ndefaults:\n  format: docker\njobs:\n  - name: a\n    images: x:1\n",
+                "mirror.yaml:3: `defaults.format`: unknown variant `docker`",
+                "expected one of",
+            ),
+            (
+                "version: 1\nregistries:\n  r.io: {username_env: U}\njobs:\n  - name: a\n    images: x:1\n",
+                "mirror.yaml:3: `registries.r.io`: give both `username_env` and `password_env`",
+                "",
+            ),
+            (
+                "version: 1\nnotify:\n  wecom: {webhook: https://x}\njobs:\n  - name: a\n    images: x:1\n",
+                "mirror.yaml:3: `notify.wecom`: unknown field `webhook`",
+                "",
+            ),
+            ("version: 1\njobs:\n  - name: a\n   images: x\n", "mirror.yaml:4: ", ""),
+            (
+                "version: 1\nregistries:\n  127.0.0.1:5000: {insecure: true}\n  \"[::1]:5000\": {password_env: P}\njobs:\n  - name: a\n    images: x:1\n",
+                "mirror.yaml:4: `registries.[::1]:5000`: give both",
+                "",
+            ),
+            (
+                "version: 1\njobs: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n",
+                "mirror.yaml:2: `[` and `{` are nested more than 64 deep",
+                "",
+            ),
+        ];
     for (text, start, contains) in cases {
         let e = parse("mirror.yaml", text).expect_err(text).to_string();
         assert!(e.starts_with(start), "{text}\n{e}");
