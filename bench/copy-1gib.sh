@@ -4,7 +4,7 @@
 # Goal (issue #2): peak RSS < 64 MiB, i.e. the layer streams and is never held in memory.
 #   bash bench/copy-1gib.sh [LAYER_MIB]   (default 1024)
 cd "$(dirname "$0")/.."
-. bench/lib.sh
+. examples/lib.sh
 MIB=${1:-1024}
 prepare
 SRC=$(start_registry source)

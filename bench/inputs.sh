@@ -6,7 +6,7 @@
 #   `--max-images 100`; `--ca-cert /dev/zero`.
 #   bash bench/inputs.sh
 cd "$(dirname "$0")/.."
-. bench/lib.sh
+. examples/lib.sh
 prepare
 
 python3 - "$WORK" <<'EOF'

@@ -6,7 +6,7 @@
 # base plus 1 MiB per platform. Both tools keep every platform. Prints the wall times.
 #   bash bench/mirror-30.sh
 cd "$(dirname "$0")/.."
-. bench/lib.sh
+. examples/lib.sh
 prepare
 SRC=$(start_registry source)
 DST=$(start_registry target)

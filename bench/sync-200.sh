@@ -4,7 +4,7 @@
 # is timed and its requests are counted from both registries' access logs.
 #   bash bench/sync-200.sh
 cd "$(dirname "$0")/.."
-. bench/lib.sh
+. examples/lib.sh
 prepare
 SRC=$(NO_ACCESSLOG=false start_registry source)
 DST=$(NO_ACCESSLOG=false start_registry target)

@@ -235,6 +235,17 @@ pub struct ListInput {
     pub max_images: usize,
 }
 
+impl ListInput {
+    /// The list as the input layer reads it.
+    pub(crate) fn source(&self) -> crate::input::read::ListSource<'_> {
+        crate::input::read::ListSource {
+            images: &self.images,
+            file: self.file.as_deref(),
+            max_images: self.max_images,
+        }
+    }
+}
+
 /// The target namespace of `mirror`, `issue` and `run`.
 #[derive(Debug, Args, Clone)]
 pub struct TargetArgs {

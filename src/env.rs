@@ -37,7 +37,7 @@ pub const RUNNER_TEMP: &str = "RUNNER_TEMP";
 pub const GITHUB_ACTIONS: &str = "GITHUB_ACTIONS";
 /// Log filter, tracing's `EnvFilter` syntax; overrides `-v`/`-q`.
 pub const RUST_LOG: &str = "RUST_LOG";
-/// Where docker `config.json` lives (read by [`crate::registry::credentials`]).
+/// Where docker `config.json` lives (read by the registry client).
 pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
 /// An extra CA bundle; honoured by the TLS stack's native roots loader.
 pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";

@@ -6,7 +6,7 @@
 //! renamed only when size and digest check out; `index.json` is rewritten through a temporary
 //! file too, so a crash never leaves a half-written layout behind.
 
-use crate::registry::digest::Digest;
+use crate::digest::Digest;
 use crate::registry::error::RegistryError;
 use crate::registry::manifest::RawManifest;
 use bytes::Bytes;

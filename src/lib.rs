@@ -13,7 +13,7 @@
 //! - `registry`, `layout`: the Registry V2 client and OCI layouts on disk;
 //! - `report`, `notify`, `github`, `render`: what a run tells (JSON, job summary, GitHub
 //!   Actions conventions, chat messages, issue comments, templates and escaping);
-//! - leaves used everywhere: `reference` (the reference grammar), `untrusted` (outside text made
+//! - leaves used everywhere: `reference` (the reference grammar), `digest` (content digests), `untrusted` (outside text made
 //!   inert), `bounded` (bounded file reads), `retry`, `hints`, `env`, `output`, `usage`.
 
 pub mod app;
@@ -21,6 +21,7 @@ pub(crate) mod bounded;
 pub(crate) mod cli;
 pub(crate) mod commands;
 pub(crate) mod copy;
+pub(crate) mod digest;
 pub(crate) mod env;
 pub(crate) mod github;
 pub(crate) mod hints;

@@ -35,7 +35,7 @@
 //! A 64-digit hex string on its own is refused, as distribution does, because it is an image ID
 //! rather than a repository name. A scheme such as `https://` is refused with a hint to drop it.
 
-use crate::registry::digest::{Digest, DigestError};
+use crate::digest::{Digest, DigestError};
 use std::fmt;
 use std::str::FromStr;
 

@@ -11,7 +11,7 @@
 //!   JWT-like tokens, secret query parameters, and every secret this run knows
 //!   ([`register_secret`]) in raw, base64 and URL-encoded form.
 //!
-//! Markdown escaping is a separate concern ([`crate::render::escape`]): this module makes text inert as
+//! Markdown escaping is a separate concern (the escapers of `render`): this module makes text inert as
 //! *text*; the escapers make it inert as *markup*.
 
 use base64::Engine as _;

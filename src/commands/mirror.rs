@@ -14,7 +14,7 @@ pub(crate) const LAYOUT_REGISTRY: &str = "oci-layout.invalid";
 
 /// Parse the list, place every image in the target namespace, copy them `--parallel` at a time.
 pub(crate) async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {
-    let text = crate::input::read::read_list(&cmd.list)?;
+    let text = crate::input::read::read_list(&cmd.list.source())?;
     let mut target = TargetNamespace::resolve(&cmd.target, &ProcessEnv);
     // `--target-registry oci:PATH`: the images go into one OCI layout, named `NS/NAME:TAG`.
     let layout = match target.registry.as_deref().and_then(LayoutRef::parse) {

@@ -37,7 +37,7 @@ pub(crate) fn plan(cmd: crate::cli::PlanCmd) -> Result<u8, UsageError> {
         }
         total
     } else if cmd.list.file.is_some() || !cmd.list.images.is_empty() {
-        let text = read_list(&cmd.list)?;
+        let text = read_list(&cmd.list.source())?;
         let list = crate::input::list::parse(&text, cmd.list.max_images)
             .map_err(|e| UsageError::new(e.to_string().trim_end().to_string()))?;
         Some(list.entries.len())

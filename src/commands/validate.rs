@@ -21,7 +21,7 @@ pub(crate) fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
             }
             (form.images, form.platforms, form.all_platforms)
         }
-        None => (read_list(&cmd.list)?, None, false),
+        None => (read_list(&cmd.list.source())?, None, false),
     };
     // The form's platforms stand in for `--platform`, as in issue mode.
     let flag = form_platforms.as_deref().or(cmd.platform.as_deref());

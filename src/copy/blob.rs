@@ -3,7 +3,7 @@
 //! checked on the fly. The body never lands in memory or on disk, except blobs of at most
 //! [`SMALL_BLOB`] bytes, which go up in one monolithic PUT to save a round trip.
 
-use crate::registry::digest::{Digest, Hasher};
+use crate::digest::{Digest, Hasher};
 use crate::registry::error::RegistryError;
 use crate::registry::manifest::Descriptor;
 use crate::registry::{Body, Mount, RegistryClient};

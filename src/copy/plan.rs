@@ -3,8 +3,8 @@
 //! and in which order to push manifests (children by digest, the tagged manifest last).
 
 use crate::copy::{Format, Platforms};
+use crate::digest::Digest;
 use crate::registry::convert::{convert_image, rebuild_index, ConvertError, IndexEntry};
-use crate::registry::digest::Digest;
 use crate::registry::manifest::{Descriptor, Kind, Parsed, RawManifest};
 use crate::registry::platform::Platform;
 use bytes::Bytes;

@@ -2,8 +2,8 @@
 //! manifests and blobs through this, so everything after the read (plan, conversions,
 //! uploads, verification) is the same for both.
 
+use crate::digest::Digest;
 use crate::layout::Layout;
-use crate::registry::digest::Digest;
 use crate::registry::error::RegistryError;
 use crate::registry::manifest::RawManifest;
 use crate::registry::{ManifestHead, RegistryClient};

@@ -10,7 +10,7 @@
 //! against it. A path that is not a regular file (a FIFO would hang the read) is refused.
 
 use crate::copy::CopyOptions;
-use crate::registry::digest::Digest;
+use crate::digest::Digest;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -1,15 +1,22 @@
 //! Lists read from a file or stdin, streamed and bounded: reading stops at a byte cap or at
 //! `--max-images` image lines, whichever comes first, and says which.
 
-use crate::cli::ListInput;
 use crate::usage::UsageError;
+
+/// Where a list comes from: the images given as arguments, then a file (`-`: stdin).
+pub(crate) struct ListSource<'a> {
+    pub(crate) images: &'a [String],
+    pub(crate) file: Option<&'a std::path::Path>,
+    pub(crate) max_images: usize,
+}
 
 /// The list text: the arguments (one line each), then the file or stdin, streamed line by line.
 /// Reading stops as soon as the file passes [`crate::bounded::LIST_LIMIT`] bytes or the list
 /// passes `--max-images` lines that are neither blank nor `#` comments (with the arguments).
-pub(crate) fn read_list(input: &ListInput) -> Result<String, UsageError> {
+pub(crate) fn read_list(list: &ListSource<'_>) -> Result<String, UsageError> {
+    let input = list;
     let mut text = input.images.join("\n");
-    if let Some(path) = input.file.as_deref() {
+    if let Some(path) = input.file {
         let counted = input
             .images
             .iter()

@@ -1,32 +1,11 @@
-//! Where a source lands in the target namespace (CONTRACT.md "Naming"), and the check that two
+//! Where a source lands in the target namespace (README, "Naming"), and the check that two
 //! different sources never land on one target.
 
 use crate::input::list::{Entry, TargetSpec};
 use crate::reference::{Reference, ReferenceError};
 use std::collections::HashMap;
 
-/// How a source name maps into `REGISTRY/NAMESPACE`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Naming {
-    /// `R/NS/<last path component>:<tag>`
-    #[default]
-    Flatten,
-    /// `R/NS/<path below the registry>:<tag>` (Docker Hub's `library/` kept)
-    Path,
-    /// `R/NS/<registry>/<path>:<tag>`; a `:port` becomes `-port`
-    Full,
-}
+pub(crate) use crate::input::Naming;
 
 /// The target of `source` under `naming`. The tag is the source's; a source digest is not
 /// part of the target (tags are what a mirror writes).

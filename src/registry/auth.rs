@@ -136,7 +136,7 @@ impl Scope {
         }
     }
 
-    /// `pull,push`, in the order docker and containers/image write it (token servers that
+    /// `pull,push`, in the order docker writes it (token servers that
     /// compare scope strings expect it). A push request puts this scope first in its list.
     pub fn push_pull(repository: &str) -> Scope {
         Scope {

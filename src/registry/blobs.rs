@@ -6,9 +6,9 @@
 //! failure is found out by the caller ([`RegistryClient::blob_head`],
 //! [`RegistryClient::blob_upload_status`]) before anything is sent again.
 
+use crate::digest::Digest;
 use crate::registry::auth::Scope;
 use crate::registry::client::RegistryClient;
-use crate::registry::digest::Digest;
 use crate::registry::error::RegistryError;
 use crate::registry::exchange::{location_of, read_capped, Body};
 use bytes::Bytes;

@@ -1,4 +1,4 @@
-//! Manifest conversion between OCI and Docker v2s2, per the table in PROTOCOL.md.
+//! Manifest conversion between OCI and Docker v2s2, per the table in `docs/REGISTRY-QUIRKS.md`.
 //!
 //! Only manifests change: config and layer bytes (and so their digests) stay as they are, so a
 //! converted image needs no blob work beyond the copy itself. Conversion to Docker drops

@@ -2,8 +2,8 @@
 //! codes, URLs shown without their query (upload sessions and presigned URLs carry secrets there),
 //! and [`RegistryError::is_temporary`], which drives retries.
 
+use crate::digest::Digest;
 use crate::registry::credentials::CredentialSource;
-use crate::registry::digest::Digest;
 use crate::registry::session::Role;
 use crate::untrusted;
 use std::fmt;

@@ -3,7 +3,7 @@
 //!
 //! A manifest that is not changed is never re-serialized: [`RawManifest::bytes`] travels as read.
 
-use crate::registry::digest::Digest;
+use crate::digest::Digest;
 use crate::registry::platform::Platform;
 use bytes::Bytes;
 use serde_json::Value;

@@ -2,8 +2,8 @@
 //! `PUT` (after an ambiguous failure the reference is looked up before the `PUT` is repeated:
 //! when it already names our digest, the write landed and its answer was only lost).
 
+use crate::digest::Digest;
 use crate::registry::client::RegistryClient;
-use crate::registry::digest::Digest;
 use crate::registry::error::RegistryError;
 use crate::registry::exchange::read_capped;
 use crate::registry::manifest::{media_type, ManifestBytesError, RawManifest, MANIFEST_LIMIT};

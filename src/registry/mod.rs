@@ -5,9 +5,9 @@
 //! and their credentials), [`client`] (one registry: ping and requests), [`exchange`] (one
 //! request and its whole answer, retried as a unit; redirects; stalls), [`token`] (Basic and
 //! Bearer authorization), [`answer`] (answers as typed errors), and the resources
-//! [`manifests`], [`blobs`] and [`listing`]; plus the data modules [`digest`], [`manifest`],
+//! [`manifests`], [`blobs`] and [`listing`]; plus the data modules [`manifest`],
 //! [`platform`], [`convert`] and [`credentials`]. Nothing here knows about commands, flags,
-//! lists or reports: hints that name flags are made above (`crate::hints`).
+//! lists or reports: hints that name flags are made above it.
 
 pub mod answer;
 pub mod auth;
@@ -15,7 +15,6 @@ pub mod blobs;
 pub mod client;
 pub mod convert;
 pub mod credentials;
-pub mod digest;
 pub mod docker_config;
 pub mod error;
 pub mod exchange;

@@ -1,5 +1,5 @@
 //! What a run did, as data: [`RunReport`] with one [`ImageReport`] per image, serialized as the
-//! JSON report of CONTRACT.md. No I/O here beyond rendering to strings.
+//! JSON report (its schema is in the README). No I/O here beyond rendering to strings.
 
 pub(crate) mod actions;
 pub(crate) mod markdown;
@@ -199,7 +199,7 @@ impl RunReport {
         serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".into())
     }
 
-    /// The exit code of CONTRACT.md: 1 when any image failed, else 0.
+    /// The exit code of a run: 1 when any image failed, else 0.
     pub fn exit_code(&self) -> u8 {
         u8::from(self.summary.failed > 0)
     }

@@ -1,11 +1,11 @@
-//! The config file of `run --config FILE` (CONTRACT.md "Config file"): `version: 1`,
+//! The config file of `run --config FILE` (README, section `run --config`): `version: 1`,
 //! `defaults`, `registries`, `jobs` (`images:` or `sync:`), `notify`. Unknown keys are errors;
 //! every error names the file, the line and the field. Secrets are only ever named by
 //! environment variable. Parsing and checking only: no network, no environment reads.
 
 use crate::copy::Format;
 use crate::input::tag_filter::Sort;
-use crate::plan::naming::Naming;
+use crate::input::Naming;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;

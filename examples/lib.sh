@@ -1,4 +1,5 @@
-# Shared by the demo and the benchmarks: local registries and generated images.
+# Shared by the demos (examples/) and the benchmarks (bench/): local registries and generated
+# images.
 # Needs: docker-registry, skopeo (seeding only), python3, sha256sum, gzip.
 set -euo pipefail
 
@@ -22,10 +23,12 @@ install_missing() {
   fi
 }
 
-# prepare: the tools installed and the release binary built; sets BIN (an absolute path).
+# prepare: the tools installed and the release binary built (cargo shows its progress: the
+# first build takes a few minutes); sets BIN (an absolute path).
 prepare() {
+  echo "== installing what is missing (docker-registry, skopeo) and building the release binary"
   install_missing
-  cargo build --release --quiet
+  cargo build --release --locked
   BIN="$PWD/target/release/registry-mirror"
 }
 

@@ -2,9 +2,9 @@
 # A local, offline demo: two throw-away registries, a few generated images (two of them
 # multi-arch), `registry-mirror mirror` into a flattened namespace, the same run again (all up
 # to date), and the Markdown report.
-#   bash bench/demo.sh
+#   bash examples/demo.sh
 cd "$(dirname "$0")/.."
-. bench/lib.sh
+. examples/lib.sh
 prepare
 SRC=$(start_registry source)
 DST=$(start_registry target)

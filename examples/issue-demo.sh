@@ -4,9 +4,9 @@
 # what it was sent), and the `issues: opened` payload GitHub would deliver for a
 # `mirror-request` issue. Runs `registry-mirror issue` exactly as the workflow does and prints
 # the calls it made and the final comment, rendered Markdown source included.
-#   bash bench/issue-demo.sh
+#   bash examples/issue-demo.sh
 cd "$(dirname "$0")/.."
-. bench/lib.sh
+. examples/lib.sh
 prepare
 SRC=$(start_registry source)
 DST=$(start_registry target)
