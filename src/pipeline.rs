@@ -377,3 +377,73 @@ fn result_line(img: &ImageReport) -> String {
     }
     line
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::hosts::Registries;
+    use clap::Parser;
+
+    fn settings(argv: &[&str]) -> Result<Settings, UsageError> {
+        let mut full = vec!["registry-mirror", "copy", "a/b:1", "c/d:1", "--retries", "0"];
+        full.extend_from_slice(argv);
+        let crate::cli::Command::Copy(cmd) = crate::cli::Cli::parse_from(full).command else {
+            unreachable!("copy");
+        };
+        Settings::resolve(
+            &cmd.copy,
+            &std::collections::BTreeMap::new(),
+            None,
+            &Registries::of(&["127.0.0.1:1"], &["127.0.0.1:1"]),
+        )
+    }
+
+    fn plan(pairs: Vec<(Origin, Destination)>, settings: &Settings) -> RunPlan {
+        RunPlan {
+            title: "t".into(),
+            task: "t".into(),
+            link: None,
+            batches: vec![Batch {
+                header: None,
+                work: Work::Pairs(pairs),
+                options: settings.copy.clone(),
+                parallel: 1,
+                notify_on: None,
+            }],
+            selections: Vec::new(),
+            templates: None,
+            progress: false,
+        }
+    }
+
+    /// An image whose source refuses connections: it fails without waiting on anything.
+    fn unreachable() -> Vec<(Origin, Destination)> {
+        let r = |s: &str| crate::reference::Reference::parse(s).expect("reference");
+        vec![(
+            Origin::Registry(r("127.0.0.1:1/a/b:1")),
+            Destination::Registry(r("127.0.0.1:1/c/d:1")),
+        )]
+    }
+
+    #[tokio::test]
+    async fn exit_codes_come_from_the_outcomes_and_a_lost_report_is_not_bad_input() {
+        let ok = settings(&[]).expect("settings");
+        assert_eq!(execute(plan(Vec::new(), &ok), &ok).await.expect("run").code, 0);
+        let failed = execute(plan(unreachable(), &ok), &ok).await.expect("run");
+        assert_eq!(failed.code, 1);
+        assert_eq!(failed.report.summary.failed, 1);
+
+        // The images are where they are when the report cannot be written: 1, never 2.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let nowhere = dir.path().join("missing-dir/report.json");
+        let lost = settings(&["--report-json", nowhere.to_str().expect("utf-8")]).expect("settings");
+        let done = execute(plan(Vec::new(), &lost), &lost).await.expect("run");
+        assert_eq!((done.code, done.report.summary.failed), (1, 0));
+        let done = execute(plan(unreachable(), &lost), &lost).await.expect("run");
+        assert_eq!(done.code, 1);
+
+        // Bad input is refused before anything runs: the caller's exit 2.
+        let bad = settings(&["--platform", "linux"]).expect_err("bad platform");
+        assert!(bad.message.starts_with("--platform: "), "{}", bad.message);
+    }
+}
