@@ -3,7 +3,7 @@
 //! `index.json` last. An image whose name already points at what would be written is skipped.
 
 use crate::copy::image::{fill, CopyError};
-use crate::copy::plan::{self, Fallback};
+use crate::copy::push::{self, Fallback};
 use crate::copy::source::Source;
 use crate::copy::{CopyOptions, Engine};
 use crate::layout::{Layout, LayoutRef};
@@ -58,7 +58,7 @@ impl Engine {
             crate::copy::Format::V2s2 => crate::copy::Format::Oci,
             other => other,
         };
-        let plan = plan::build(&tree, &opts.platforms, format, Fallback::default())?;
+        let plan = push::build(&tree, &opts.platforms, format, Fallback::default())?;
         let missing: Vec<_> = plan
             .blobs
             .iter()

@@ -4,7 +4,7 @@
 //! without attestations, then as Docker v2s2. Failures become data in the [`ImageReport`].
 
 use crate::copy::blob::{BlobJob, BlobOutcome, SMALL_BLOB};
-use crate::copy::plan::{self, Fallback, PlanError, PushPlan, SourceTree};
+use crate::copy::push::{self, Fallback, PushPlan, PushPlanError, SourceTree};
 use crate::copy::source::Source;
 use crate::copy::{CopyOptions, Engine, Platforms};
 use crate::layout::{Layout, LayoutRef};
@@ -27,7 +27,7 @@ pub enum CopyError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error(transparent)]
-    Plan(#[from] PlanError),
+    PushPlan(#[from] PushPlanError),
     #[error("`{reference}` now points to `{actual}`, not the pinned `{pinned}`")]
     PinnedDigest {
         reference: String,
@@ -59,7 +59,7 @@ impl CopyError {
     pub fn hint(&self) -> Option<String> {
         match self {
             CopyError::Registry(e) => crate::hints::for_registry(e),
-            CopyError::Plan(e) => e.hint(),
+            CopyError::PushPlan(e) => e.hint(),
             CopyError::PinnedDigest { .. } => Some(
                 "the tag moved since the list was written: update the digest or drop it".into(),
             ),
@@ -265,7 +265,7 @@ impl Engine {
         // 3. Fetch the source manifests and plan.
         let tree = self.fetch_tree(src, &head.digest, opts).await?;
         let mut fallback = Fallback::default();
-        let mut plan = plan::build(&tree, &opts.platforms, opts.format, fallback)?;
+        let mut plan = push::build(&tree, &opts.platforms, opts.format, fallback)?;
         if existing
             .as_ref()
             .is_some_and(|e| e.digest == plan.top.digest)
@@ -317,7 +317,7 @@ impl Engine {
                             "the target refused the manifest ({e}); pushed it {what}"
                         ));
                         fallback = next;
-                        plan = plan::build(&tree, &opts.platforms, opts.format, fallback)?;
+                        plan = push::build(&tree, &opts.platforms, opts.format, fallback)?;
                         fill(report, &plan);
                     }
                     Err(e) => return Err(e.into()),
@@ -413,10 +413,10 @@ impl Engine {
         match tree
             .top
             .parse()
-            .map_err(|e| PlanError::Manifest(e.to_string()))?
+            .map_err(|e| PushPlanError::Manifest(e.to_string()))?
         {
             Parsed::Index(_) => {
-                let sel = plan::select(&tree.top, &opts.platforms)?;
+                let sel = push::select(&tree.top, &opts.platforms)?;
                 let fetched: Vec<RawManifest> = futures::stream::iter(sel.to_fetch())
                     .map(|d| async move { src.manifest_get(&d).await })
                     .buffer_unordered(8)

@@ -1,4 +1,4 @@
-//! Copying images: [`plan`] (what to write, no side effects), [`blob`] (moving one blob), and
+//! Copying images: [`push`] (what to write, no side effects), [`blob`] (moving one blob), and
 //! [`image`] (one image end to end). [`Engine`] holds what all images of a run share: the
 //! session (clients, tokens, connections), the limit on blobs in flight, and the ledger of
 //! blobs already in each target registry.
@@ -7,7 +7,7 @@ pub mod batch;
 pub mod blob;
 mod export;
 pub mod image;
-pub mod plan;
+pub mod push;
 pub mod source;
 pub mod state;
 

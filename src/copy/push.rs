@@ -1,6 +1,7 @@
-//! What to write for one image, computed without side effects from the source manifests:
-//! which index entries to keep (platforms, attestations), what to convert, which blobs to move,
-//! and in which order to push manifests (children by digest, the tagged manifest last).
+//! The push plan: what to write for one image, computed without side effects from the source
+//! manifests: which index entries to keep (platforms, attestations), what to convert, which blobs
+//! to move, and in which order to write manifests (children by digest, the named one last).
+//! Nothing here reads or writes a registry or a layout.
 
 use crate::copy::{Format, Platforms};
 use crate::registry::convert::{convert_image, rebuild_index, ConvertError, IndexEntry};
@@ -17,9 +18,9 @@ pub struct Fallback {
     pub force_v2s2: bool,
 }
 
-/// Why no plan could be made.
+/// Why no push plan could be made.
 #[derive(Debug, thiserror::Error)]
-pub enum PlanError {
+pub enum PushPlanError {
     #[error("cannot convert to Docker v2s2: {0}")]
     Convert(#[from] ConvertError),
     #[error("the source has none of the requested platforms ({requested}); it has {available}")]
@@ -31,15 +32,15 @@ pub enum PlanError {
     Manifest(String),
 }
 
-impl PlanError {
+impl PushPlanError {
     pub fn hint(&self) -> Option<String> {
         match self {
-            PlanError::Convert(e) => Some(crate::hints::for_convert(e).to_string()),
-            PlanError::NoPlatform { available, .. } => Some(format!(
+            PushPlanError::Convert(e) => Some(crate::hints::for_convert(e).to_string()),
+            PushPlanError::NoPlatform { available, .. } => Some(format!(
                 "choose one of them with `--platform`, e.g. `--platform {}`, or copy them all with `--all-platforms`",
                 available.split(", ").next().unwrap_or("linux/amd64")
             )),
-            PlanError::Manifest(_) => None,
+            PushPlanError::Manifest(_) => None,
         }
     }
 }
@@ -82,8 +83,8 @@ impl PushPlan {
 
 /// The index entries to fetch for `top` under `platforms`: the selected images and the
 /// attestations that describe them. Empty for a single image.
-pub fn select(top: &RawManifest, platforms: &Platforms) -> Result<Selection, PlanError> {
-    let parsed = top.parse().map_err(PlanError::Manifest)?;
+pub fn select(top: &RawManifest, platforms: &Platforms) -> Result<Selection, PushPlanError> {
+    let parsed = top.parse().map_err(PushPlanError::Manifest)?;
     let Parsed::Index(index) = parsed else {
         return Ok(Selection::default());
     };
@@ -113,7 +114,7 @@ pub fn select(top: &RawManifest, platforms: &Platforms) -> Result<Selection, Pla
                     .iter()
                     .filter_map(|d| d.platform.as_ref().map(Platform::to_string))
                     .collect();
-                return Err(PlanError::NoPlatform {
+                return Err(PushPlanError::NoPlatform {
                     requested: wanted
                         .iter()
                         .map(Platform::to_string)
@@ -192,21 +193,21 @@ fn image(
     raw: &RawManifest,
     format: Format,
     fb: Fallback,
-) -> Result<(RawManifest, Vec<Descriptor>, bool), PlanError> {
+) -> Result<(RawManifest, Vec<Descriptor>, bool), PushPlanError> {
     let kind = raw.kind().ok_or_else(|| {
-        PlanError::Manifest(format!(
+        PushPlanError::Manifest(format!(
             "manifest `{}` has unsupported media type `{}`",
             raw.digest, raw.media_type
         ))
     })?;
     if kind.is_index() {
-        return Err(PlanError::Manifest(format!(
+        return Err(PushPlanError::Manifest(format!(
             "manifest `{}` is an index inside an index; nested indexes are not supported",
             raw.digest
         )));
     }
-    let Parsed::Image(img) = raw.parse().map_err(PlanError::Manifest)? else {
-        return Err(PlanError::Manifest("expected an image manifest".into()));
+    let Parsed::Image(img) = raw.parse().map_err(PushPlanError::Manifest)? else {
+        return Err(PushPlanError::Manifest("expected an image manifest".into()));
     };
     let mut blobs = vec![img.config.clone()];
     blobs.extend(img.layers.iter().cloned());
@@ -223,9 +224,9 @@ pub fn build(
     platforms: &Platforms,
     format: Format,
     fb: Fallback,
-) -> Result<PushPlan, PlanError> {
+) -> Result<PushPlan, PushPlanError> {
     let top_kind = tree.top.kind().ok_or_else(|| {
-        PlanError::Manifest(format!(
+        PushPlanError::Manifest(format!(
             "unsupported manifest media type `{}`",
             tree.top.media_type
         ))
@@ -270,7 +271,7 @@ pub fn build(
     let child = |d: &Digest| {
         tree.children
             .get(d)
-            .ok_or_else(|| PlanError::Manifest(format!("child manifest `{d}` was not fetched")))
+            .ok_or_else(|| PushPlanError::Manifest(format!("child manifest `{d}` was not fetched")))
     };
     let mut dropped = Vec::new();
 
@@ -313,8 +314,8 @@ pub fn build(
         } else {
             for a in &sel.attestations {
                 let raw = child(&a.digest)?;
-                let Parsed::Image(img) = raw.parse().map_err(PlanError::Manifest)? else {
-                    return Err(PlanError::Manifest(format!(
+                let Parsed::Image(img) = raw.parse().map_err(PushPlanError::Manifest)? else {
+                    return Err(PushPlanError::Manifest(format!(
                         "attestation `{}` is not an image manifest",
                         a.digest
                     )));
@@ -341,7 +342,7 @@ pub fn build(
                 manifest: m,
             })
             .collect();
-        rebuild_index(&tree.top, &list, to_index).map_err(PlanError::Manifest)?
+        rebuild_index(&tree.top, &list, to_index).map_err(PushPlanError::Manifest)?
     };
     let writes_oci = top.kind().is_some_and(Kind::is_oci)
         || children.iter().any(|c| c.kind().is_some_and(Kind::is_oci));
