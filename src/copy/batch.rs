@@ -1,6 +1,7 @@
 //! Many images at once: `parallel` copies in flight, each failure contained in its own report,
 //! all of them sharing the engine's blob limit and ledger (so a blob travels to a target registry
-//! once and later repositories mount it).
+//! once and later repositories mount it). Nothing here looks inside an image: each pair goes
+//! through [`Engine::copy_from`].
 
 use crate::copy::image::{Destination, Origin};
 use crate::copy::{CopyOptions, Engine};
