@@ -13,23 +13,22 @@ use crate::copy::push::{self, Fallback, PushPlan, PushPlanError, SourceTree};
 use crate::copy::source::Source;
 use crate::copy::target::{Target, Transfer};
 use crate::copy::{CopyOptions, Engine};
-use crate::layout::{Layout, LayoutRef};
+use crate::layout::LayoutRef;
 use crate::reference::Reference;
 use crate::registry::digest::Digest;
 use crate::registry::error::RegistryError;
 use crate::registry::manifest::{Parsed, RawManifest};
 use crate::registry::platform::Platform;
-use crate::registry::{ManifestHead, Role};
+use crate::registry::ManifestHead;
 use crate::report::{BlobCounts, ImageReport, Status};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Instant;
 use tracing::{info, warn};
 
 /// Why one image failed.
 #[derive(Debug, thiserror::Error)]
-enum CopyError {
+pub(crate) enum CopyError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error(transparent)]
@@ -118,7 +117,7 @@ impl Destination {
 }
 
 /// The reference string used in manifest URLs: the digest when present, else the tag.
-fn manifest_ref(r: &Reference) -> String {
+pub(crate) fn manifest_ref(r: &Reference) -> String {
     match (r.digest(), r.tag()) {
         (Some(d), _) => d.to_string(),
         (None, Some(t)) => t.to_string(),
@@ -137,7 +136,9 @@ impl Engine {
         let start = Instant::now();
         let mut report = ImageReport::new(source.to_string(), target.to_string());
         let result = async {
-            let (src, head) = self.open_source(source, &mut report).await?;
+            // 1. The source and the manifest the copy starts from.
+            let (src, head) = self.open_source(source).await?;
+            report.source_digest = Some(head.digest.to_string());
             self.copy_resolved(&src, &head, target, opts, &mut report)
                 .await
         }
@@ -149,71 +150,6 @@ impl Engine {
         }
         report.duration_ms = start.elapsed().as_millis() as u64;
         report
-    }
-
-    /// The source, and the manifest the copy starts from (HEAD only, where it can).
-    async fn open_source(
-        &self,
-        origin: &Origin,
-        report: &mut ImageReport,
-    ) -> Result<(Source, ManifestHead), CopyError> {
-        let source = match origin {
-            Origin::Registry(r) => r,
-            Origin::Layout(l) => {
-                let layout = Arc::new(Layout::open(&l.path)?);
-                let entry = layout.find(l.name.as_deref())?.ok_or_else(|| {
-                    RegistryError::ManifestUnknown {
-                        reference: l.to_string(),
-                    }
-                })?;
-                report.source_digest = Some(entry.digest.to_string());
-                let head = ManifestHead {
-                    digest: entry.digest,
-                    media_type: entry.media_type,
-                    size: Some(entry.size),
-                };
-                return Ok((Source::Layout(layout), head));
-            }
-        };
-        let src = self
-            .session
-            .client(source.registry(), source.api_host(), Role::Source)
-            .await?;
-        let src_repo = source.repository();
-
-        // 1. HEAD the source (free against Docker Hub's pull limit). A tag pinned by digest
-        //    must still point there.
-        let unknown = || RegistryError::ManifestUnknown {
-            reference: source.to_string(),
-        };
-        let head = match (source.tag(), source.digest()) {
-            (Some(tag), Some(pinned)) => match src.manifest_head(src_repo, tag).await? {
-                Some(t) if &t.digest != pinned => {
-                    return Err(CopyError::PinnedDigest {
-                        reference: source.without_tag_or_digest().with_tag(tag).to_string(),
-                        pinned: pinned.clone(),
-                        actual: t.digest,
-                    });
-                }
-                Some(t) => t,
-                None => src
-                    .manifest_head(src_repo, pinned.as_str())
-                    .await?
-                    .ok_or_else(unknown)?,
-            },
-            _ => src
-                .manifest_head(src_repo, &manifest_ref(source))
-                .await?
-                .ok_or_else(unknown)?,
-        };
-        report.source_digest = Some(head.digest.to_string());
-        Ok((
-            Source::Registry {
-                client: src,
-                repo: src_repo.to_string(),
-            },
-            head,
-        ))
     }
 
     /// Steps 2 to 4, the same for a registry and a layout: what the target holds under the name,
@@ -240,12 +176,7 @@ impl Engine {
         // 3. Fetch the source manifests and plan; the name may already point at the result.
         let tree = fetch_tree(src, &head.digest, opts).await?;
         let plan = push::build(&tree, &opts.platforms, format, Fallback::default())?;
-        if existing
-            .as_ref()
-            .is_some_and(|e| e.digest == plan.top.digest)
-            && (target.manifests_imply_blobs()
-                || all_present(&blob_presence(&target, &plan).await?))
-        {
+        if already_written(&target, existing.as_ref(), &plan).await? {
             self.remember(&target, &head.digest, opts, &plan.top.digest);
             return finish_skipped(report, &plan.top.digest, opts, Some(&plan));
         }
@@ -264,16 +195,18 @@ impl Engine {
         };
         let limit = target.write_deadline(report.bytes);
         let write = write(&target, &name, &tree, &transfer, opts, plan, report);
-        let plan =
-            match limit {
-                Some(limit) => tokio::time::timeout(limit, write).await.map_err(|_| {
-                    CopyError::Deadline {
+        let plan = match limit {
+            None => write.await?,
+            Some(limit) => match tokio::time::timeout(limit, write).await {
+                Ok(written) => written?,
+                Err(_) => {
+                    return Err(CopyError::Deadline {
                         limit,
                         bytes: report.bytes,
-                    }
-                })??,
-                None => write.await?,
-            };
+                    })
+                }
+            },
+        };
         report.status = Status::Copied;
         self.remember(&target, &head.digest, opts, &plan.top.digest);
         info!(source = %src.describe(), target = %to, digest = %plan.top.digest, bytes = report.bytes, "copied");
@@ -370,8 +303,21 @@ async fn blob_presence(
         .await
 }
 
-fn all_present(checks: &[(u64, bool)]) -> bool {
-    checks.iter().all(|(_, present)| *present)
+/// Whether the target's name already points at what the plan would write, with every blob
+/// there: a registry vouches for the blobs of its manifests; a layout's are looked at.
+async fn already_written(
+    target: &Target,
+    existing: Option<&ManifestHead>,
+    plan: &PushPlan,
+) -> Result<bool, RegistryError> {
+    if existing.is_none_or(|e| e.digest != plan.top.digest) {
+        return Ok(false);
+    }
+    if target.manifests_imply_blobs() {
+        return Ok(true);
+    }
+    let checks = blob_presence(target, plan).await?;
+    Ok(checks.iter().all(|(_, present)| *present))
 }
 
 /// GET the top manifest by digest (verified) and, for an index, the children the options

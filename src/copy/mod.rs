@@ -11,8 +11,8 @@
 //!
 //! [`Engine`] holds what all images of a run share: the session (clients, tokens,
 //! connections), the limit on blobs in flight, the ledger, the layouts being written and the
-//! state. Nothing here parses command lines or prints: callers get an [`crate::report::ImageReport`]
-//! per image.
+//! state. Nothing here parses command lines or prints: callers get one
+//! [`crate::report::ImageReport`] per image.
 
 pub mod batch;
 mod blob;

@@ -2,11 +2,13 @@
 //! manifests and blobs through this, so everything after the read (plan, conversions,
 //! uploads, verification) is the same for both. Read side only: writing is [`super::target`]'s.
 
+use crate::copy::image::{manifest_ref, CopyError, Origin};
+use crate::copy::Engine;
 use crate::layout::Layout;
 use crate::registry::digest::Digest;
 use crate::registry::error::RegistryError;
 use crate::registry::manifest::RawManifest;
-use crate::registry::RegistryClient;
+use crate::registry::{ManifestHead, RegistryClient, Role};
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -20,6 +22,70 @@ pub(crate) enum Source {
         repo: String,
     },
     Layout(Arc<Layout>),
+}
+
+impl Engine {
+    /// The source `origin` names, and the manifest the copy starts from (HEAD only, where it can).
+    pub(crate) async fn open_source(
+        &self,
+        origin: &Origin,
+    ) -> Result<(Source, ManifestHead), CopyError> {
+        let source = match origin {
+            Origin::Registry(r) => r,
+            Origin::Layout(l) => {
+                let layout = Arc::new(Layout::open(&l.path)?);
+                let entry = layout.find(l.name.as_deref())?.ok_or_else(|| {
+                    RegistryError::ManifestUnknown {
+                        reference: l.to_string(),
+                    }
+                })?;
+                let head = ManifestHead {
+                    digest: entry.digest,
+                    media_type: entry.media_type,
+                    size: Some(entry.size),
+                };
+                return Ok((Source::Layout(layout), head));
+            }
+        };
+        let src = self
+            .session
+            .client(source.registry(), source.api_host(), Role::Source)
+            .await?;
+        let src_repo = source.repository();
+
+        // HEAD the source (free against Docker Hub's pull limit). A tag pinned by digest must
+        // still point there.
+        let unknown = || RegistryError::ManifestUnknown {
+            reference: source.to_string(),
+        };
+        let head = match (source.tag(), source.digest()) {
+            (Some(tag), Some(pinned)) => match src.manifest_head(src_repo, tag).await? {
+                Some(t) if &t.digest != pinned => {
+                    return Err(CopyError::PinnedDigest {
+                        reference: source.without_tag_or_digest().with_tag(tag).to_string(),
+                        pinned: pinned.clone(),
+                        actual: t.digest,
+                    });
+                }
+                Some(t) => t,
+                None => src
+                    .manifest_head(src_repo, pinned.as_str())
+                    .await?
+                    .ok_or_else(unknown)?,
+            },
+            _ => src
+                .manifest_head(src_repo, &manifest_ref(source))
+                .await?
+                .ok_or_else(unknown)?,
+        };
+        Ok((
+            Source::Registry {
+                client: src,
+                repo: src_repo.to_string(),
+            },
+            head,
+        ))
+    }
 }
 
 impl Source {
