@@ -194,10 +194,10 @@ impl Engine {
             prefetched: tree.config.as_ref(),
         };
         let limit = target.write_deadline(report.bytes);
-        let write = write(&target, &name, &tree, &transfer, opts, plan, report);
+        let writing = write_image(&target, &name, &tree, &transfer, opts, plan, report);
         let plan = match limit {
-            None => write.await?,
-            Some(limit) => match tokio::time::timeout(limit, write).await {
+            None => writing.await?,
+            Some(limit) => match tokio::time::timeout(limit, writing).await {
                 Ok(written) => written?,
                 Err(_) => {
                     return Err(CopyError::Deadline {
@@ -367,7 +367,7 @@ async fn fetch_tree(
 /// Blobs, children by digest, the named manifest last. A manifest the target refuses is planned
 /// again with the next [`Fallback`] and the write repeated (only a registry refuses; a layout
 /// takes every kind). Returns the plan that was written.
-async fn write(
+async fn write_image(
     target: &Target,
     name: &str,
     tree: &SourceTree,
