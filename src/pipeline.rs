@@ -103,7 +103,7 @@ pub(crate) fn engine(settings: &Settings) -> Result<Engine, UsageError> {
     for (registry, role, c, from) in settings.hosts.credentials() {
         session.set_credentials(registry, role, c.clone(), from.clone());
     }
-    let mut engine = Engine::new(session, settings.blobs_in_flight, settings.retries);
+    let mut engine = Engine::new(session, settings.blobs_in_flight);
     engine.state = settings
         .state
         .as_deref()
@@ -385,7 +385,14 @@ mod tests {
     use clap::Parser;
 
     fn settings(argv: &[&str]) -> Result<Settings, UsageError> {
-        let mut full = vec!["registry-mirror", "copy", "a/b:1", "c/d:1", "--retries", "0"];
+        let mut full = vec![
+            "registry-mirror",
+            "copy",
+            "a/b:1",
+            "c/d:1",
+            "--retries",
+            "0",
+        ];
         full.extend_from_slice(argv);
         let crate::cli::Command::Copy(cmd) = crate::cli::Cli::parse_from(full).command else {
             unreachable!("copy");
@@ -428,7 +435,10 @@ mod tests {
     #[tokio::test]
     async fn exit_codes_come_from_the_outcomes_and_a_lost_report_is_not_bad_input() {
         let ok = settings(&[]).expect("settings");
-        assert_eq!(execute(plan(Vec::new(), &ok), &ok).await.expect("run").code, 0);
+        assert_eq!(
+            execute(plan(Vec::new(), &ok), &ok).await.expect("run").code,
+            0
+        );
         let failed = execute(plan(unreachable(), &ok), &ok).await.expect("run");
         assert_eq!(failed.code, 1);
         assert_eq!(failed.report.summary.failed, 1);
@@ -436,10 +446,13 @@ mod tests {
         // The images are where they are when the report cannot be written: 1, never 2.
         let dir = tempfile::tempdir().expect("tempdir");
         let nowhere = dir.path().join("missing-dir/report.json");
-        let lost = settings(&["--report-json", nowhere.to_str().expect("utf-8")]).expect("settings");
+        let lost =
+            settings(&["--report-json", nowhere.to_str().expect("utf-8")]).expect("settings");
         let done = execute(plan(Vec::new(), &lost), &lost).await.expect("run");
         assert_eq!((done.code, done.report.summary.failed), (1, 0));
-        let done = execute(plan(unreachable(), &lost), &lost).await.expect("run");
+        let done = execute(plan(unreachable(), &lost), &lost)
+            .await
+            .expect("run");
         assert_eq!(done.code, 1);
 
         // Bad input is refused before anything runs: the caller's exit 2.

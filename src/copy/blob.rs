@@ -1,7 +1,11 @@
-//! Moving one blob into a target repository, cheapest way first: already known in this run,
+//! Moving one blob into a registry repository, cheapest way first: already known in this run,
 //! HEAD (present), cross-repository mount, then a streamed GET -> upload with size and digest
 //! checked on the fly. The body never lands in memory or on disk, except blobs of at most
-//! [`SMALL_BLOB`] bytes, which go up in one monolithic PUT to save a round trip.
+//! [`SMALL_BLOB`] bytes, which go up in one monolithic PUT to save a round trip. Also the
+//! run's [`Ledger`] of which repositories hold which blobs.
+//!
+//! Registry uploads only: a blob into an OCI layout is [`super::target`]'s, and which blobs to
+//! move is the push plan's.
 
 use crate::digest::{Digest, Hasher};
 use crate::registry::error::RegistryError;
@@ -18,27 +22,28 @@ use tracing::{debug, warn};
 use url::Url;
 
 /// Blobs up to this size are read whole and sent with one PUT.
-pub const SMALL_BLOB: u64 = 1024 * 1024;
+pub(crate) const SMALL_BLOB: u64 = 1024 * 1024;
 /// Chunk size of the chunked-upload fallback (GHCR's limit).
-pub const DEFAULT_CHUNK: u64 = 4 * 1024 * 1024;
+const DEFAULT_CHUNK: u64 = 4 * 1024 * 1024;
 
 /// What became of one blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BlobOutcome {
+pub(crate) enum BlobOutcome {
     Skipped,
     Mounted,
     Copied(u64),
 }
 
-/// (registry, digest): one transfer of a blob into a registry at a time, so the next repository
-/// that needs it waits and then mounts it instead of uploading it again.
+/// (registry host, or `oci:PATH` for a layout; digest): one transfer of a blob into a registry
+/// at a time, so the next repository that needs it waits and then mounts it instead of
+/// uploading it again.
 type SlotKey = (String, Digest);
 
 /// What this run knows about target registries: which repositories hold which blobs, so a blob
-/// travels to a registry once and later repositories mount it; and per-key locks so two tasks
-/// never move the same blob into the same repository at once.
+/// travels to a registry once and later repositories mount it; and per-[`SlotKey`] locks so two
+/// tasks never move the same blob into the same registry (or layout) at once.
 #[derive(Default)]
-pub struct Ledger {
+pub(crate) struct Ledger {
     known: Mutex<HashMap<(String, Digest), HashSet<String>>>,
     inflight: Mutex<HashMap<SlotKey, Arc<tokio::sync::Mutex<()>>>>,
     /// Registries that refused a streamed PATCH and take chunks only.
@@ -46,21 +51,21 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    pub fn record(&self, host: &str, repo: &str, digest: &Digest) {
+    pub(crate) fn record(&self, host: &str, repo: &str, digest: &Digest) {
         lock(&self.known)
             .entry((host.to_string(), digest.clone()))
             .or_default()
             .insert(repo.to_string());
     }
 
-    pub fn has(&self, host: &str, repo: &str, digest: &Digest) -> bool {
+    pub(crate) fn has(&self, host: &str, repo: &str, digest: &Digest) -> bool {
         lock(&self.known)
             .get(&(host.to_string(), digest.clone()))
             .is_some_and(|r| r.contains(repo))
     }
 
     /// Other repositories of `host` known to hold `digest`.
-    pub fn holders(&self, host: &str, digest: &Digest, except: &str) -> Vec<String> {
+    pub(crate) fn holders(&self, host: &str, digest: &Digest, except: &str) -> Vec<String> {
         let mut v: Vec<String> = lock(&self.known)
             .get(&(host.to_string(), digest.clone()))
             .map(|r| r.iter().filter(|r| r.as_str() != except).cloned().collect())
@@ -82,24 +87,23 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Everything a blob transfer needs besides the blob.
-pub struct BlobJob<'a> {
-    pub src: &'a super::source::Source,
-    pub dst: &'a RegistryClient,
-    pub dst_repo: &'a str,
-    pub ledger: &'a Ledger,
-    pub slots: &'a tokio::sync::Semaphore,
+pub(crate) struct BlobJob<'a> {
+    pub(crate) src: &'a super::source::Source,
+    pub(crate) dst: &'a RegistryClient,
+    pub(crate) dst_repo: &'a str,
+    pub(crate) ledger: &'a Ledger,
+    pub(crate) slots: &'a tokio::sync::Semaphore,
     /// Force chunked uploads of this size.
-    pub chunk_size: Option<u64>,
-    pub retries: u32,
+    pub(crate) chunk_size: Option<u64>,
     /// Bytes moved so far, for progress display.
-    pub progress: Option<Arc<AtomicU64>>,
+    pub(crate) progress: Option<Arc<AtomicU64>>,
     /// A small blob already read (and verified) while planning, sent without a second read.
-    pub prefetched: Option<&'a (Digest, Bytes)>,
+    pub(crate) prefetched: Option<&'a (Digest, Bytes)>,
 }
 
 impl BlobJob<'_> {
     /// Make `desc` present in the target repository.
-    pub async fn run(&self, desc: &Descriptor) -> Result<BlobOutcome, RegistryError> {
+    pub(crate) async fn run(&self, desc: &Descriptor) -> Result<BlobOutcome, RegistryError> {
         let host = self.dst.host().to_string();
         let digest = &desc.digest;
         let slot = self.ledger.slot(&host, digest);

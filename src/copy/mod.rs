@@ -1,18 +1,32 @@
-//! Copying images: [`plan`] (what to write, no side effects), [`blob`] (moving one blob), and
-//! [`image`] (one image end to end). [`Engine`] holds what all images of a run share: the
-//! session (clients, tokens, connections), the limit on blobs in flight, and the ledger of
-//! blobs already in each target registry.
+//! Copying images, from a registry or an OCI layout to a registry or an OCI layout.
+//!
+//! - [`image`]: one image end to end, one path for both kinds of target (skip check, plan,
+//!   dry-run accounting, blobs, manifests, the name last, fallbacks, the write deadline).
+//! - `source` and `target`: where an image is read from and written to, a registry repository
+//!   or a layout; each holds only what differs between the two kinds.
+//! - `push`: the push plan, what to write for a source, without side effects.
+//! - `blob`: one blob into a registry (skip, mount, streamed, chunked or small uploads, with
+//!   recovery) and the run's ledger of which repositories hold which blobs.
+//! - [`batch`]: many images at once. [`state`]: what converted sources became (`--state`).
+//!
+//! [`Engine`] holds what all images of a run share: the session (clients, tokens,
+//! connections), the limit on blobs in flight, the ledger, the layouts being written and the
+//! state. Nothing here parses command lines or prints: callers get one
+//! [`crate::report::ImageReport`] per image.
 
 pub mod batch;
-pub mod blob;
-mod export;
+mod blob;
 pub mod image;
-pub mod plan;
-pub mod source;
+mod push;
+mod source;
 pub mod state;
+mod target;
 
+use crate::layout::Layout;
 use crate::registry::platform::Platform;
 use crate::registry::Session;
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The manifest format written to the target.
@@ -46,7 +60,7 @@ pub enum Platforms {
 }
 
 impl Platforms {
-    pub fn describe(&self) -> Vec<String> {
+    pub(crate) fn describe(&self) -> Vec<String> {
         match self {
             Platforms::All => vec!["all".into()],
             Platforms::Only(list) => list.iter().map(Platform::to_string).collect(),
@@ -67,26 +81,24 @@ pub struct CopyOptions {
 /// What every copy of a run shares.
 pub struct Engine {
     pub session: Arc<Session>,
-    pub ledger: blob::Ledger,
-    pub blob_slots: tokio::sync::Semaphore,
-    pub retries: u32,
+    ledger: blob::Ledger,
+    blob_slots: tokio::sync::Semaphore,
     /// Bytes moved by every blob transfer so far (for progress display).
     pub bytes_moved: Arc<std::sync::atomic::AtomicU64>,
     /// What converted sources became (`--state FILE`), when kept.
     pub state: Option<state::State>,
     /// OCI layouts written in this run, one handle per directory (they serialize `index.json`).
-    pub layouts:
-        std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Arc<crate::layout::Layout>>>,
+    layouts: std::sync::Mutex<HashMap<PathBuf, Arc<Layout>>>,
 }
 
 impl Engine {
-    /// `blobs_in_flight`: the most blob bodies moving at once, over all images.
-    pub fn new(session: Session, blobs_in_flight: usize, retries: u32) -> Engine {
+    /// `blobs_in_flight`: the most blob bodies moving at once, over all images. Attempt counts
+    /// come from the session's transport.
+    pub fn new(session: Session, blobs_in_flight: usize) -> Engine {
         Engine {
             session: Arc::new(session),
             ledger: blob::Ledger::default(),
             blob_slots: tokio::sync::Semaphore::new(blobs_in_flight.max(1)),
-            retries,
             bytes_moved: Arc::default(),
             layouts: Default::default(),
             state: None,

@@ -1,19 +1,22 @@
 //! Where an image is read from: a registry repository or an OCI layout. The engine reads
 //! manifests and blobs through this, so everything after the read (plan, conversions,
-//! uploads, verification) is the same for both.
+//! uploads, verification) is the same for both. Read side only: writing is [`super::target`]'s.
 
+use crate::copy::image::{manifest_ref, CopyError, Origin};
+use crate::copy::Engine;
 use crate::digest::Digest;
 use crate::layout::Layout;
 use crate::registry::error::RegistryError;
 use crate::registry::manifest::RawManifest;
-use crate::registry::{ManifestHead, RegistryClient};
+use crate::registry::{ManifestHead, RegistryClient, Role};
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-pub enum Source {
+/// A registry repository or an OCI layout, for reading.
+pub(crate) enum Source {
     Registry {
         client: Arc<RegistryClient>,
         repo: String,
@@ -21,9 +24,73 @@ pub enum Source {
     Layout(Arc<Layout>),
 }
 
+impl Engine {
+    /// The source `origin` names, and the manifest the copy starts from (HEAD only, where it can).
+    pub(crate) async fn open_source(
+        &self,
+        origin: &Origin,
+    ) -> Result<(Source, ManifestHead), CopyError> {
+        let source = match origin {
+            Origin::Registry(r) => r,
+            Origin::Layout(l) => {
+                let layout = Arc::new(Layout::open(&l.path)?);
+                let entry = layout.find(l.name.as_deref())?.ok_or_else(|| {
+                    RegistryError::ManifestUnknown {
+                        reference: l.to_string(),
+                    }
+                })?;
+                let head = ManifestHead {
+                    digest: entry.digest,
+                    media_type: entry.media_type,
+                    size: Some(entry.size),
+                };
+                return Ok((Source::Layout(layout), head));
+            }
+        };
+        let src = self
+            .session
+            .client(source.registry(), source.api_host(), Role::Source)
+            .await?;
+        let src_repo = source.repository();
+
+        // HEAD the source (free against Docker Hub's pull limit). A tag pinned by digest must
+        // still point there.
+        let unknown = || RegistryError::ManifestUnknown {
+            reference: source.to_string(),
+        };
+        let head = match (source.tag(), source.digest()) {
+            (Some(tag), Some(pinned)) => match src.manifest_head(src_repo, tag).await? {
+                Some(t) if &t.digest != pinned => {
+                    return Err(CopyError::PinnedDigest {
+                        reference: source.without_tag_or_digest().with_tag(tag).to_string(),
+                        pinned: pinned.clone(),
+                        actual: t.digest,
+                    });
+                }
+                Some(t) => t,
+                None => src
+                    .manifest_head(src_repo, pinned.as_str())
+                    .await?
+                    .ok_or_else(unknown)?,
+            },
+            _ => src
+                .manifest_head(src_repo, &manifest_ref(source))
+                .await?
+                .ok_or_else(unknown)?,
+        };
+        Ok((
+            Source::Registry {
+                client: src,
+                repo: src_repo.to_string(),
+            },
+            head,
+        ))
+    }
+}
+
 impl Source {
     /// For messages: `registry/repo` or `oci:PATH`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Source::Registry { client, repo } => format!("{}/{repo}", client.registry()),
             Source::Layout(l) => format!("oci:{}", l.root().display()),
@@ -31,42 +98,15 @@ impl Source {
     }
 
     /// The registry client, when the source is a registry (for cross-repository mounts).
-    pub fn registry(&self) -> Option<(&RegistryClient, &str)> {
+    pub(crate) fn registry(&self) -> Option<(&RegistryClient, &str)> {
         match self {
             Source::Registry { client, repo } => Some((client, repo)),
             Source::Layout(_) => None,
         }
     }
 
-    pub async fn manifest_head(
-        &self,
-        reference: &str,
-    ) -> Result<Option<ManifestHead>, RegistryError> {
-        match self {
-            Source::Registry { client, repo } => client.manifest_head(repo, reference).await,
-            Source::Layout(l) => {
-                if let Ok(d) = reference.parse::<Digest>() {
-                    if !l.blob_path(&d).is_file() {
-                        return Ok(None);
-                    }
-                    let m = l.manifest(&d, None).await?;
-                    return Ok(Some(ManifestHead {
-                        digest: d,
-                        media_type: m.media_type,
-                        size: Some(m.bytes.len() as u64),
-                    }));
-                }
-                Ok(l.find(Some(reference))?.map(|e| ManifestHead {
-                    digest: e.digest,
-                    media_type: e.media_type,
-                    size: Some(e.size),
-                }))
-            }
-        }
-    }
-
     /// A manifest by digest (verified).
-    pub async fn manifest_get(&self, digest: &Digest) -> Result<RawManifest, RegistryError> {
+    pub(crate) async fn manifest_get(&self, digest: &Digest) -> Result<RawManifest, RegistryError> {
         match self {
             Source::Registry { client, repo } => {
                 client
@@ -78,7 +118,11 @@ impl Source {
     }
 
     /// A small blob, read whole (verified).
-    pub async fn blob_small(&self, digest: &Digest, limit: usize) -> Result<Bytes, RegistryError> {
+    pub(crate) async fn blob_small(
+        &self,
+        digest: &Digest,
+        limit: usize,
+    ) -> Result<Bytes, RegistryError> {
         match self {
             Source::Registry { client, repo } => client.blob_get_small(repo, digest, limit).await,
             Source::Layout(l) => l.read_blob(digest).await,
@@ -88,7 +132,7 @@ impl Source {
     /// A blob as a stream, with its length when known; the caller verifies size and digest.
     /// A broken or stalled read resumes with `Range` while `resumes` (shared by every attempt
     /// at one blob) lasts.
-    pub async fn blob_stream(
+    pub(crate) async fn blob_stream(
         &self,
         digest: &Digest,
         resumes: Arc<AtomicU32>,

@@ -48,7 +48,7 @@ impl State {
     }
 
     /// What `source` became the last time it was written with `opts`.
-    pub fn written(&self, source: &Digest, opts: &CopyOptions) -> Option<String> {
+    pub(crate) fn written(&self, source: &Digest, opts: &CopyOptions) -> Option<String> {
         self.map
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -56,7 +56,7 @@ impl State {
             .cloned()
     }
 
-    pub fn record(&self, source: &Digest, opts: &CopyOptions, written: &Digest) {
+    pub(crate) fn record(&self, source: &Digest, opts: &CopyOptions, written: &Digest) {
         let mut map = self
             .map
             .lock()

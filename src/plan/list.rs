@@ -2,9 +2,9 @@
 //! source in the target namespace, refuse collisions. Shared by `mirror`, `validate` and (later)
 //! `issue`; pure and offline.
 
-use crate::copy::batch::Job;
 use crate::input::list::{self, ListErrors};
 use crate::plan::naming::{self, Collision, Naming};
+use crate::plan::Job;
 use std::fmt;
 
 /// Stands in for the target registry when none is set (`validate` without `--target-registry`).

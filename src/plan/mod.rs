@@ -5,3 +5,10 @@ pub(crate) mod list;
 pub(crate) mod naming;
 pub(crate) mod shard;
 pub(crate) mod sync;
+
+/// One image to copy from a registry to a registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Job {
+    pub(crate) source: crate::reference::Reference,
+    pub(crate) target: crate::reference::Reference,
+}

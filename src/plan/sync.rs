@@ -2,9 +2,9 @@
 //! `/v2/_catalog`), apply the tag filters, and turn what is kept into copy jobs. Shared by the
 //! `sync` command and the `sync:` jobs of `run --config`. Reads only; the engine copies.
 
-use crate::copy::batch::Job;
 use crate::copy::Engine;
 use crate::input::tag_filter::{Sort, TagFilter};
+use crate::plan::Job;
 use crate::reference::Reference;
 use crate::registry::error::RegistryError;
 use crate::registry::manifest::Parsed;

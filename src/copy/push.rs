@@ -1,6 +1,7 @@
-//! What to write for one image, computed without side effects from the source manifests:
-//! which index entries to keep (platforms, attestations), what to convert, which blobs to move,
-//! and in which order to push manifests (children by digest, the tagged manifest last).
+//! The push plan: what to write for one image, computed without side effects from the source
+//! manifests: which index entries to keep (platforms, attestations), what to convert, which blobs
+//! to move, and in which order to write manifests (children by digest, the named one last).
+//! Nothing here reads or writes a registry or a layout.
 
 use crate::copy::{Format, Platforms};
 use crate::digest::Digest;
@@ -12,14 +13,39 @@ use std::collections::{HashMap, HashSet};
 
 /// Stricter ways to write an image after a target refused the first attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Fallback {
-    pub drop_attestations: bool,
-    pub force_v2s2: bool,
+pub(crate) struct Fallback {
+    pub(crate) drop_attestations: bool,
+    pub(crate) force_v2s2: bool,
 }
 
-/// Why no plan could be made.
+impl Fallback {
+    /// The next, stricter way after a target refused `plan`: first without attestations, then
+    /// converted to Docker v2s2 (when OCI manifests were written); `None` when nothing is left.
+    pub(crate) fn after_refusal(
+        self,
+        plan: &PushPlan,
+        source_kind: Option<Kind>,
+    ) -> Option<Fallback> {
+        if plan.has_attestations && !self.drop_attestations {
+            return Some(Fallback {
+                drop_attestations: true,
+                ..self
+            });
+        }
+        let source_oci = source_kind.is_some_and(Kind::is_oci);
+        if plan.writes_oci && (source_oci || plan.converted) && !self.force_v2s2 {
+            return Some(Fallback {
+                drop_attestations: true,
+                force_v2s2: true,
+            });
+        }
+        None
+    }
+}
+
+/// Why no push plan could be made.
 #[derive(Debug, thiserror::Error)]
-pub enum PlanError {
+pub(crate) enum PushPlanError {
     #[error("cannot convert to Docker v2s2: {0}")]
     Convert(#[from] ConvertError),
     #[error("the source has none of the requested platforms ({requested}); it has {available}")]
@@ -31,59 +57,53 @@ pub enum PlanError {
     Manifest(String),
 }
 
-impl PlanError {
-    pub fn hint(&self) -> Option<String> {
+impl PushPlanError {
+    pub(crate) fn hint(&self) -> Option<String> {
         match self {
-            PlanError::Convert(e) => Some(crate::hints::for_convert(e).to_string()),
-            PlanError::NoPlatform { available, .. } => Some(format!(
+            PushPlanError::Convert(e) => Some(crate::hints::for_convert(e).to_string()),
+            PushPlanError::NoPlatform { available, .. } => Some(format!(
                 "choose one of them with `--platform`, e.g. `--platform {}`, or copy them all with `--all-platforms`",
                 available.split(", ").next().unwrap_or("linux/amd64")
             )),
-            PlanError::Manifest(_) => None,
+            PushPlanError::Manifest(_) => None,
         }
     }
 }
 
 /// The source side: the top manifest and every child manifest fetched for it.
-pub struct SourceTree {
-    pub top: RawManifest,
-    pub children: HashMap<Digest, RawManifest>,
+pub(crate) struct SourceTree {
+    pub(crate) top: RawManifest,
+    pub(crate) children: HashMap<Digest, RawManifest>,
     /// For a single image: the platform its config declares, when known.
-    pub config_platform: Option<Platform>,
+    pub(crate) config_platform: Option<Platform>,
     /// For a single image: its config blob (verified), read once for the platform and reused
     /// for the upload.
-    pub config: Option<(Digest, Bytes)>,
+    pub(crate) config: Option<(Digest, Bytes)>,
 }
 
 /// What to write, in order.
 #[derive(Debug, Clone)]
-pub struct PushPlan {
+pub(crate) struct PushPlan {
     /// Every blob the manifests need, deduplicated, largest first.
-    pub blobs: Vec<Descriptor>,
+    pub(crate) blobs: Vec<Descriptor>,
     /// Manifests pushed by digest, in push order (images, then attestations after their subjects).
-    pub children: Vec<RawManifest>,
+    pub(crate) children: Vec<RawManifest>,
     /// The manifest the target tag will point to.
-    pub top: RawManifest,
-    pub platforms: Vec<Platform>,
-    pub converted: bool,
-    pub dropped: Vec<String>,
-    pub warnings: Vec<String>,
+    pub(crate) top: RawManifest,
+    pub(crate) platforms: Vec<Platform>,
+    pub(crate) converted: bool,
+    pub(crate) dropped: Vec<String>,
+    pub(crate) warnings: Vec<String>,
     /// True when attestations are kept (a fallback may drop them).
-    pub has_attestations: bool,
+    pub(crate) has_attestations: bool,
     /// True when OCI manifests are written (a fallback may convert them).
-    pub writes_oci: bool,
-}
-
-impl PushPlan {
-    pub fn bytes(&self) -> u64 {
-        self.blobs.iter().map(|b| b.size).sum()
-    }
+    pub(crate) writes_oci: bool,
 }
 
 /// The index entries to fetch for `top` under `platforms`: the selected images and the
 /// attestations that describe them. Empty for a single image.
-pub fn select(top: &RawManifest, platforms: &Platforms) -> Result<Selection, PlanError> {
-    let parsed = top.parse().map_err(PlanError::Manifest)?;
+pub(crate) fn select(top: &RawManifest, platforms: &Platforms) -> Result<Selection, PushPlanError> {
+    let parsed = top.parse().map_err(PushPlanError::Manifest)?;
     let Parsed::Index(index) = parsed else {
         return Ok(Selection::default());
     };
@@ -113,7 +133,7 @@ pub fn select(top: &RawManifest, platforms: &Platforms) -> Result<Selection, Pla
                     .iter()
                     .filter_map(|d| d.platform.as_ref().map(Platform::to_string))
                     .collect();
-                return Err(PlanError::NoPlatform {
+                return Err(PushPlanError::NoPlatform {
                     requested: wanted
                         .iter()
                         .map(Platform::to_string)
@@ -144,23 +164,40 @@ pub fn select(top: &RawManifest, platforms: &Platforms) -> Result<Selection, Pla
 
 /// Index entries chosen by [`select`].
 #[derive(Debug, Clone, Default)]
-pub struct Selection {
-    pub images: Vec<Descriptor>,
-    pub attestations: Vec<Descriptor>,
-    pub missing: Vec<Platform>,
+pub(crate) struct Selection {
+    pub(crate) images: Vec<Descriptor>,
+    pub(crate) attestations: Vec<Descriptor>,
+    pub(crate) missing: Vec<Platform>,
     /// One platform was asked for: the target tag gets that child manifest itself.
-    pub single: bool,
-    pub total_entries: usize,
+    pub(crate) single: bool,
+    pub(crate) total_entries: usize,
 }
 
 impl Selection {
     /// Digests of the child manifests to fetch.
-    pub fn to_fetch(&self) -> Vec<Digest> {
+    pub(crate) fn to_fetch(&self) -> Vec<Digest> {
         let mut v: Vec<Digest> = self.images.iter().map(|d| d.digest.clone()).collect();
         if !self.single {
             v.extend(self.attestations.iter().map(|d| d.digest.clone()));
         }
         v
+    }
+}
+
+/// Whether the source's manifest would be written unchanged (so equal digests mean up to date)
+/// judging by its media type alone: a single Docker image under v2s2, an OCI image under oci,
+/// anything under preserve; an index only when every platform is kept.
+pub(crate) fn passes_through(media_type: &str, platforms: &Platforms, format: Format) -> bool {
+    let Some(kind) = Kind::from_media_type(media_type) else {
+        return false;
+    };
+    if kind.is_index() && *platforms != Platforms::All {
+        return false;
+    }
+    match format {
+        Format::Preserve => true,
+        Format::V2s2 => !kind.is_oci(),
+        Format::Oci => kind.is_oci() && kind.is_index() || kind == Kind::OciManifest,
     }
 }
 
@@ -192,21 +229,21 @@ fn image(
     raw: &RawManifest,
     format: Format,
     fb: Fallback,
-) -> Result<(RawManifest, Vec<Descriptor>, bool), PlanError> {
+) -> Result<(RawManifest, Vec<Descriptor>, bool), PushPlanError> {
     let kind = raw.kind().ok_or_else(|| {
-        PlanError::Manifest(format!(
+        PushPlanError::Manifest(format!(
             "manifest `{}` has unsupported media type `{}`",
             raw.digest, raw.media_type
         ))
     })?;
     if kind.is_index() {
-        return Err(PlanError::Manifest(format!(
+        return Err(PushPlanError::Manifest(format!(
             "manifest `{}` is an index inside an index; nested indexes are not supported",
             raw.digest
         )));
     }
-    let Parsed::Image(img) = raw.parse().map_err(PlanError::Manifest)? else {
-        return Err(PlanError::Manifest("expected an image manifest".into()));
+    let Parsed::Image(img) = raw.parse().map_err(PushPlanError::Manifest)? else {
+        return Err(PushPlanError::Manifest("expected an image manifest".into()));
     };
     let mut blobs = vec![img.config.clone()];
     blobs.extend(img.layers.iter().cloned());
@@ -218,14 +255,14 @@ fn image(
 }
 
 /// Build the push plan for `tree` under the options and fallback level.
-pub fn build(
+pub(crate) fn build(
     tree: &SourceTree,
     platforms: &Platforms,
     format: Format,
     fb: Fallback,
-) -> Result<PushPlan, PlanError> {
+) -> Result<PushPlan, PushPlanError> {
     let top_kind = tree.top.kind().ok_or_else(|| {
-        PlanError::Manifest(format!(
+        PushPlanError::Manifest(format!(
             "unsupported manifest media type `{}`",
             tree.top.media_type
         ))
@@ -270,7 +307,7 @@ pub fn build(
     let child = |d: &Digest| {
         tree.children
             .get(d)
-            .ok_or_else(|| PlanError::Manifest(format!("child manifest `{d}` was not fetched")))
+            .ok_or_else(|| PushPlanError::Manifest(format!("child manifest `{d}` was not fetched")))
     };
     let mut dropped = Vec::new();
 
@@ -313,8 +350,8 @@ pub fn build(
         } else {
             for a in &sel.attestations {
                 let raw = child(&a.digest)?;
-                let Parsed::Image(img) = raw.parse().map_err(PlanError::Manifest)? else {
-                    return Err(PlanError::Manifest(format!(
+                let Parsed::Image(img) = raw.parse().map_err(PushPlanError::Manifest)? else {
+                    return Err(PushPlanError::Manifest(format!(
                         "attestation `{}` is not an image manifest",
                         a.digest
                     )));
@@ -341,7 +378,7 @@ pub fn build(
                 manifest: m,
             })
             .collect();
-        rebuild_index(&tree.top, &list, to_index).map_err(PlanError::Manifest)?
+        rebuild_index(&tree.top, &list, to_index).map_err(PushPlanError::Manifest)?
     };
     let writes_oci = top.kind().is_some_and(Kind::is_oci)
         || children.iter().any(|c| c.kind().is_some_and(Kind::is_oci));
