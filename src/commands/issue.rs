@@ -101,7 +101,7 @@ pub(crate) async fn issue(cmd: IssueCmd) -> Result<u8, UsageError> {
     match event::decide(event, &policy) {
         Decision::Ignore(reason) => {
             info!("nothing to do: {reason}");
-            println!("nothing to do: {reason}");
+            crate::output::line(&format!("nothing to do: {reason}"));
             Ok(0)
         }
         Decision::NotAllowed { issue, who } => {
@@ -206,7 +206,9 @@ impl Flow {
         match &self.github {
             Some(gh) => gh.create_comment(issue, body).await.map_err(github_error),
             None => {
-                println!("--- comment on #{issue} (dry run: not posted) ---\n{body}");
+                crate::output::line(&format!(
+                    "--- comment on #{issue} (dry run: not posted) ---\n{body}"
+                ));
                 Ok(0)
             }
         }
@@ -515,7 +517,9 @@ impl Flow {
     ) -> Result<(), UsageError> {
         let body = &crate::untrusted::scrub(body);
         let Some(gh) = &self.github else {
-            println!("--- report on #{n} (dry run: not posted) ---\n{body}");
+            crate::output::line(&format!(
+                "--- report on #{n} (dry run: not posted) ---\n{body}"
+            ));
             return Ok(());
         };
         let had = |l: &str| issue.is_some_and(|i| i.has_label(l));

@@ -45,7 +45,7 @@ pub(crate) fn plan(cmd: crate::cli::PlanCmd) -> Result<u8, UsageError> {
         None
     };
     let matrix = crate::plan::shard::matrix(cmd.shards as usize, images);
-    println!("{matrix}");
+    crate::output::line(&matrix.to_string());
     if crate::report::actions::enabled() {
         if let Some(path) = crate::env::var(crate::env::GITHUB_OUTPUT) {
             std::fs::OpenOptions::new()

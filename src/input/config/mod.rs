@@ -168,44 +168,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
     let index = Lines::new(text);
     let line_of = |job: Option<usize>, key: &str| index.line_of(job, key);
     let mut config: Config = serde_yaml_ng::from_str(text).map_err(|e| {
-        let line = e.location().map(|l| l.line());
-        let raw = e.to_string();
-        // `jobs[0]: unknown field `x`, expected ... at line 5 column 3` -> path and message.
-        let raw = raw.split(" at line ").next().unwrap_or(&raw).to_string();
-        let (field, message) = match raw.split_once(": ") {
-            Some((path, msg)) if !path.contains(' ') => (Some(path.to_string()), msg.to_string()),
-            _ => (None, raw),
-        };
-        let field = field.or_else(|| {
-            message
-                .strip_prefix("unknown field `")
-                .and_then(|m| m.split('`').next())
-                .map(str::to_string)
-        });
-        // Inside a job (its settings are flattened), serde points at the job's first line;
-        // the key's own line is more useful.
-        let job = field
-            .as_deref()
-            .and_then(|f| f.strip_prefix("jobs["))
-            .and_then(|f| f.split(']').next())
-            .and_then(|n| n.parse::<usize>().ok());
-        let unknown = message
-            .strip_prefix("unknown field `")
-            .and_then(|m| m.split('`').next());
-        let line = match (job, unknown) {
-            (Some(i), Some(key)) => line_of(Some(i), key).or(line),
-            _ => line,
-        };
-        let message = match unknown.and_then(|k| {
-            KEYS.iter()
-                .filter(|known| distance(k, known) <= 2)
-                .min_by_key(|known| distance(k, known))
-        }) {
-            Some(close) if !message.contains("expected") || job.is_some() => {
-                format!("{message}; did you mean `{close}`?")
-            }
-            _ => message,
-        };
+        let (line, field, message) = yaml_error(&e, &index);
         err(line, field, message)
     })?;
     let at = |key: &str| line_of(None, key);
@@ -240,57 +203,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
                 ),
             ));
         }
-        match (&job.images, &job.sync) {
-            (Some(_), Some(_)) => {
-                return Err(err(
-                    jl("sync"),
-                    field("sync"),
-                    "a job has either `images` or `sync`, not both".into(),
-                ))
-            }
-            (None, None) => {
-                return Err(err(
-                    jl("name"),
-                    field("images"),
-                    format!("job `{}` has neither `images` nor `sync`", job.name),
-                ))
-            }
-            (Some(_), None) => {
-                let sync_keys = [
-                    ("include", job.include.is_some()),
-                    ("exclude", job.exclude.is_some()),
-                    ("keep_latest", job.keep_latest.is_some()),
-                    ("sort", job.sort.is_some()),
-                    ("all_repos", job.all_repos),
-                ];
-                if let Some((k, _)) = sync_keys.into_iter().find(|(_, set)| *set) {
-                    return Err(err(
-                        jl(k),
-                        field(k),
-                        format!(
-                            "`{k}` belongs to `sync` jobs; job `{}` is an `images` job",
-                            job.name
-                        ),
-                    ));
-                }
-            }
-            (None, Some(_)) => {
-                for (k, v) in [("include", &job.include), ("exclude", &job.exclude)] {
-                    if let Some(v) = v {
-                        crate::input::tag_filter::patterns(k, &v.lines()).map_err(|e| {
-                            err(
-                                jl(k),
-                                field(k),
-                                format!(
-                                    "`{}` is not a valid regular expression: {}",
-                                    e.pattern, e.message
-                                ),
-                            )
-                        })?;
-                    }
-                }
-            }
-        }
+        check_job(job, i).map_err(|(key, field, message)| err(jl(key), Some(field), message))?;
         check_settings(&job.settings, &format!("jobs[{i}]"), jl, file)?;
     }
     for (host, r) in &config.registries {
@@ -307,6 +220,108 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         job.line = line_of(Some(i), "name");
     }
     Ok(config)
+}
+
+/// A serde_yaml_ng error as (line, field, message): `jobs[0]: unknown field `x`, expected ...
+/// at line 5 column 3` becomes the path and the message, the unknown key's own line, and a
+/// "did you mean" for a key a little off.
+fn yaml_error(
+    e: &serde_yaml_ng::Error,
+    index: &Lines<'_>,
+) -> (Option<usize>, Option<String>, String) {
+    let line = e.location().map(|l| l.line());
+    let raw = e.to_string();
+    let raw = raw.split(" at line ").next().unwrap_or(&raw).to_string();
+    let (field, message) = match raw.split_once(": ") {
+        Some((path, msg)) if !path.contains(' ') => (Some(path.to_string()), msg.to_string()),
+        _ => (None, raw),
+    };
+    let field = field.or_else(|| {
+        message
+            .strip_prefix("unknown field `")
+            .and_then(|m| m.split('`').next())
+            .map(str::to_string)
+    });
+    // Inside a job (its settings are flattened), serde points at the job's first line; the
+    // key's own line is more useful.
+    let job = field
+        .as_deref()
+        .and_then(|f| f.strip_prefix("jobs["))
+        .and_then(|f| f.split(']').next())
+        .and_then(|n| n.parse::<usize>().ok());
+    let unknown = message
+        .strip_prefix("unknown field `")
+        .and_then(|m| m.split('`').next());
+    let line = match (job, unknown) {
+        (Some(i), Some(key)) => index.line_of(Some(i), key).or(line),
+        _ => line,
+    };
+    let message = match unknown.and_then(|k| {
+        KEYS.iter()
+            .filter(|known| distance(k, known) <= 2)
+            .min_by_key(|known| distance(k, known))
+    }) {
+        Some(close) if !message.contains("expected") || job.is_some() => {
+            format!("{message}; did you mean `{close}`?")
+        }
+        _ => message,
+    };
+    (line, field, message)
+}
+
+/// One job's own rules: `images` or `sync` (not both), sync keys only on sync jobs, valid
+/// patterns. The error is (the key to point at, the field, the message).
+fn check_job(job: &Job, i: usize) -> Result<(), (&'static str, String, String)> {
+    let field = |k: &str| format!("jobs[{i}].{k}");
+    match (&job.images, &job.sync) {
+        (Some(_), Some(_)) => Err((
+            "sync",
+            field("sync"),
+            "a job has either `images` or `sync`, not both".into(),
+        )),
+        (None, None) => Err((
+            "name",
+            field("images"),
+            format!("job `{}` has neither `images` nor `sync`", job.name),
+        )),
+        (Some(_), None) => {
+            let sync_keys = [
+                ("include", job.include.is_some()),
+                ("exclude", job.exclude.is_some()),
+                ("keep_latest", job.keep_latest.is_some()),
+                ("sort", job.sort.is_some()),
+                ("all_repos", job.all_repos),
+            ];
+            match sync_keys.into_iter().find(|(_, set)| *set) {
+                Some((k, _)) => Err((
+                    k,
+                    field(k),
+                    format!(
+                        "`{k}` belongs to `sync` jobs; job `{}` is an `images` job",
+                        job.name
+                    ),
+                )),
+                None => Ok(()),
+            }
+        }
+        (None, Some(_)) => {
+            for (k, v) in [("include", &job.include), ("exclude", &job.exclude)] {
+                if let Some(v) = v {
+                    crate::input::tag_filter::patterns(k, &v.lines()).map_err(|e| {
+                        (
+                            k,
+                            field(k),
+                            format!(
+                                "`{}` is not a valid regular expression: {}",
+                                e.pattern, e.message
+                            ),
+                        )
+                    })?;
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 /// A job's keys over `defaults`.
