@@ -35,8 +35,6 @@ pub(crate) struct RunPlan {
     pub(crate) selections: Vec<RepoSelection>,
     /// Comment and message templates overriding the embedded ones.
     pub(crate) templates: Option<PathBuf>,
-    /// Progress bars on a terminal (`mirror`).
-    pub(crate) progress: bool,
 }
 
 /// A part of a run with its own options: the whole run, or one job of a config.
@@ -168,8 +166,8 @@ pub(crate) async fn execute_with(engine: &Engine, plan: RunPlan, settings: &Sett
             }
             None => pairs,
         };
-        let visible =
-            plan.progress && !dry_run && std::io::IsTerminal::is_terminal(&std::io::stderr());
+        // Progress bars on a terminal only (never in CI logs or a dry run).
+        let visible = !dry_run && std::io::IsTerminal::is_terminal(&std::io::stderr());
         let progress = crate::progress::Progress::start(
             pairs.len() as u64,
             engine.bytes_moved.clone(),
@@ -419,7 +417,6 @@ mod tests {
             }],
             selections: Vec::new(),
             templates: None,
-            progress: false,
         }
     }
 

@@ -71,7 +71,6 @@ pub(crate) async fn copy(cmd: CopyCmd) -> Result<u8, UsageError> {
         }],
         selections: Vec::new(),
         templates: None,
-        progress: false,
     };
     Ok(execute(plan, &settings).await?.code)
 }

@@ -10,11 +10,12 @@ use crate::copy::image::{Destination, Origin};
 use crate::github::api::GitHub;
 use crate::github::event::{self, Decision, Issue, Policy};
 use crate::pipeline::{Batch, RunPlan, Work};
-use crate::plan::list::{Destination as ListDestination, LineJob, Problem};
+use crate::plan::list::{LinePair, Problem};
+use crate::plan::naming::Namespace;
 use crate::render::templates::{self, Templates};
 use crate::report::{human_bytes, RunReport, Status};
 use crate::settings::hosts::Registries;
-use crate::settings::{ProcessEnv, Settings, TargetNamespace};
+use crate::settings::{ProcessEnv, Settings};
 use crate::usage::UsageError;
 use serde::Serialize;
 use std::time::Duration;
@@ -225,7 +226,7 @@ impl Flow {
             args.platform = Some(p.clone());
         }
         args.all_platforms |= req.all_platforms;
-        let target = TargetNamespace::resolve(&cmd.target, &env);
+        let target = crate::settings::target_namespace(&cmd.target, &env);
         let jobs = match self.check(cmd, &req, &args, &target, &env) {
             Ok(jobs) => jobs,
             Err((problems, more)) => {
@@ -238,7 +239,7 @@ impl Flow {
         let registries = Registries {
             sources: jobs
                 .iter()
-                .map(|j| j.job.source.registry().to_string())
+                .map(|j| j.pair.source.registry().to_string())
                 .collect(),
             targets: crate::settings::hosts::target_registry(target.registry.as_deref())
                 .into_iter()
@@ -285,8 +286,8 @@ impl Flow {
                     jobs.into_iter()
                         .map(|j| {
                             (
-                                Origin::Registry(j.job.source),
-                                Destination::Registry(j.job.target),
+                                Origin::Registry(j.pair.source),
+                                Destination::Registry(j.pair.target),
                             )
                         })
                         .collect(),
@@ -297,7 +298,6 @@ impl Flow {
             }],
             selections: Vec::new(),
             templates: cmd.templates.clone(),
-            progress: false,
         };
         let done = crate::pipeline::execute_with(&engine, plan, &settings).await;
 
@@ -306,7 +306,7 @@ impl Flow {
             let body = self.report_body(&done.report)?;
             let ok = done.report.summary.failed == 0;
             let issue = req.issue.as_ref();
-            if let Err(e) = self.finish(n, comment_id, &body, ok, issue).await {
+            if let Err(e) = self.answer(n, comment_id, &body, ok, issue).await {
                 error!("{}", e.message);
                 crate::output::error(&e.message, e.hint.as_deref());
                 return Ok(1);
@@ -321,9 +321,9 @@ impl Flow {
         cmd: &IssueCmd,
         req: &Request,
         args: &crate::cli::CopyArgs,
-        target: &TargetNamespace,
+        target: &Namespace,
         env: &ProcessEnv,
-    ) -> Result<Vec<LineJob>, Problems> {
+    ) -> Result<Vec<LinePair>, Problems> {
         let problem = |reason: String, hint: Option<String>| Problem {
             line: None,
             text: None,
@@ -352,12 +352,7 @@ impl Flow {
             return Err((problems, 0));
         }
         let registry = target.registry.as_deref();
-        let dest = ListDestination {
-            registry,
-            namespace: &target.namespace,
-            naming: target.naming,
-        };
-        match crate::plan::list::resolve(&req.images, cmd.max_images, &dest) {
+        match crate::plan::list::resolve(&req.images, cmd.max_images, target) {
             Ok((jobs, warnings)) => {
                 for w in warnings {
                     warn!("{w}");
@@ -418,7 +413,7 @@ impl Flow {
         Ok(2)
     }
 
-    fn plan_body(&self, jobs: &[LineJob], platforms: &str) -> Result<String, UsageError> {
+    fn plan_body(&self, jobs: &[LinePair], platforms: &str) -> Result<String, UsageError> {
         #[derive(Serialize)]
         struct Row {
             line: usize,
@@ -429,8 +424,8 @@ impl Flow {
             .iter()
             .map(|j| Row {
                 line: j.line,
-                source: j.job.source.to_string(),
-                target: j.job.target.to_string(),
+                source: j.pair.source.to_string(),
+                target: j.pair.target.to_string(),
             })
             .collect();
         let mut shown = rows.len();
@@ -507,7 +502,7 @@ impl Flow {
     }
 
     /// Edit the plan into the report; label; close when everything is in place.
-    async fn finish(
+    async fn answer(
         &self,
         n: u64,
         comment_id: u64,
@@ -548,24 +543,24 @@ impl Flow {
 
 /// Lines that name their own target on another registry than the target registry: the push
 /// credentials are the target registry's, and a request cannot send images (or them) elsewhere.
-fn foreign_targets(jobs: &[LineJob], registry: Option<&str>) -> Vec<Problem> {
+fn foreign_targets(jobs: &[LinePair], registry: Option<&str>) -> Vec<Problem> {
     let Some(registry) = crate::settings::hosts::target_registry(registry) else {
         return Vec::new();
     };
     jobs.iter()
-        .filter(|j| j.job.target.registry() != registry)
+        .filter(|j| j.pair.target.registry() != registry)
         .map(|j| Problem {
             line: Some(j.line),
-            text: Some(format!("{} {}", j.job.source, j.job.target)),
+            text: Some(format!("{} {}", j.pair.source, j.pair.target)),
             reason: format!(
                 "the target `{}` is on `{}`, not on the target registry `{registry}`",
-                j.job.target,
-                j.job.target.registry()
+                j.pair.target,
+                j.pair.target.registry()
             ),
             hint: Some(format!(
                 "name a path inside the target namespace (e.g. `{} mirrors/{}`), or leave the target out",
-                j.job.source,
-                j.job.source.repository().rsplit('/').next().unwrap_or_default()
+                j.pair.source,
+                j.pair.source.repository().rsplit('/').next().unwrap_or_default()
             )),
         })
         .collect()

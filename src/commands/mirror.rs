@@ -6,7 +6,7 @@ use crate::copy::image::{Destination, Origin};
 use crate::layout::LayoutRef;
 use crate::pipeline::{execute, run_link, Batch, RunPlan, Work};
 use crate::settings::hosts::Registries;
-use crate::settings::{ProcessEnv, Settings, TargetNamespace};
+use crate::settings::{ProcessEnv, Settings};
 use crate::usage::UsageError;
 
 /// Stands in for the registry while naming images that go into an OCI layout.
@@ -15,7 +15,7 @@ pub(crate) const LAYOUT_REGISTRY: &str = "oci-layout.invalid";
 /// Parse the list, place every image in the target namespace, copy them `--parallel` at a time.
 pub(crate) async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {
     let text = crate::input::read::read_list(&cmd.list.source())?;
-    let mut target = TargetNamespace::resolve(&cmd.target, &ProcessEnv);
+    let mut target = crate::settings::target_namespace(&cmd.target, &ProcessEnv);
     // `--target-registry oci:PATH`: the images go into one OCI layout, named `NS/NAME:TAG`.
     let layout = match target.registry.as_deref().and_then(LayoutRef::parse) {
         Some(l) => Some(
@@ -33,7 +33,7 @@ pub(crate) async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {
     let registries = Registries {
         sources: jobs
             .iter()
-            .map(|j| j.job.source.registry().to_string())
+            .map(|j| j.pair.source.registry().to_string())
             .collect(),
         targets: crate::settings::hosts::target_registry(target.registry.as_deref())
             .filter(|r| r != LAYOUT_REGISTRY)
@@ -50,13 +50,13 @@ pub(crate) async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {
                     path: path.clone(),
                     name: Some(format!(
                         "{}:{}",
-                        j.job.target.repository(),
-                        j.job.target.tag().unwrap_or("latest")
+                        j.pair.target.repository(),
+                        j.pair.target.tag().unwrap_or("latest")
                     )),
                 }),
-                None => Destination::Registry(j.job.target),
+                None => Destination::Registry(j.pair.target),
             };
-            (Origin::Registry(j.job.source), to)
+            (Origin::Registry(j.pair.source), to)
         })
         .collect();
     let count = match settings.shard {
@@ -76,7 +76,6 @@ pub(crate) async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {
         }],
         selections: Vec::new(),
         templates: None,
-        progress: true,
     };
     Ok(execute(plan, &settings).await?.code)
 }

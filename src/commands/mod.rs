@@ -12,9 +12,9 @@ pub(crate) mod run;
 pub(crate) mod sync;
 pub(crate) mod validate;
 
-use crate::plan::list::{Destination, LineJob, PLACEHOLDER_REGISTRY};
+use crate::plan::list::{LinePair, PLACEHOLDER_REGISTRY};
+use crate::plan::naming::Namespace;
 use crate::reference::Reference;
-use crate::settings::TargetNamespace;
 use crate::usage::UsageError;
 
 /// The jobs of a list in the target namespace, or the usage error that lists every problem.
@@ -22,19 +22,13 @@ use crate::usage::UsageError;
 pub(crate) fn list_jobs(
     text: &str,
     max_images: usize,
-    target: &TargetNamespace,
+    target: &Namespace,
     require_registry: bool,
-) -> Result<Vec<LineJob>, UsageError> {
-    let registry = target.registry.as_deref();
-    let dest = Destination {
-        registry: if require_registry {
-            registry
-        } else {
-            Some(registry.unwrap_or(PLACEHOLDER_REGISTRY))
-        },
-        namespace: &target.namespace,
-        naming: target.naming,
-    };
+) -> Result<Vec<LinePair>, UsageError> {
+    let mut dest = target.clone();
+    if !require_registry && dest.registry.is_none() {
+        dest.registry = Some(PLACEHOLDER_REGISTRY.to_string());
+    }
     let (jobs, warnings) = crate::plan::list::resolve(text, max_images, &dest)
         .map_err(|e| UsageError::new(e.to_string().trim_end().to_string()))?;
     for w in warnings {

@@ -7,10 +7,9 @@ use crate::cli::RunCmd;
 use crate::copy::image::{Destination, Origin};
 use crate::input::config::{merged, Config, Job};
 use crate::pipeline::{execute, run_link, Batch, RunPlan, Work};
-use crate::plan::list::Destination as ListDestination;
-use crate::plan::naming::Naming;
+use crate::plan::naming::{Namespace, Naming};
 use crate::settings::hosts::Registries;
-use crate::settings::{ConfigFile, ProcessEnv, Settings, TargetNamespace};
+use crate::settings::{ConfigFile, ProcessEnv, Settings};
 use crate::usage::UsageError;
 
 /// A job with its target resolved and what it copies.
@@ -40,7 +39,7 @@ pub(crate) async fn run(cmd: RunCmd) -> Result<u8, UsageError> {
     })?;
     let jobs = chosen_jobs(&config, &cmd.job)?;
     let env = ProcessEnv;
-    let fallback = TargetNamespace::resolve(&cmd.target, &env);
+    let fallback = crate::settings::target_namespace(&cmd.target, &env);
 
     // Resolve every job first: a bad list anywhere stops the run before anything is written.
     let mut planned = Vec::new();
@@ -79,7 +78,6 @@ pub(crate) async fn run(cmd: RunCmd) -> Result<u8, UsageError> {
         batches,
         selections: Vec::new(),
         templates: None,
-        progress: false,
     };
     Ok(execute(plan, &settings).await?.code)
 }
@@ -110,7 +108,7 @@ fn plan_job<'a>(
     config: &Config,
     job: &'a Job,
     file: &str,
-    fallback: &TargetNamespace,
+    fallback: &Namespace,
 ) -> Result<Planned<'a>, UsageError> {
     let s = merged(&config.defaults, &job.settings);
     // Where a job's images go is part of the job: its own target, else `defaults`, else the
@@ -130,9 +128,9 @@ fn plan_job<'a>(
     };
     let work = if let Some(list) = &job.images {
         let text = list.lines().join("\n");
-        let dest = ListDestination {
-            registry: registry.as_deref(),
-            namespace: namespace.trim(),
+        let dest = Namespace {
+            registry: registry.clone(),
+            namespace: namespace.trim().to_string(),
             naming,
         };
         let (jobs, warnings) = crate::plan::list::resolve(&text, 10_000, &dest).map_err(|e| {
@@ -146,8 +144,8 @@ fn plan_job<'a>(
             jobs.into_iter()
                 .map(|j| {
                     (
-                        Origin::Registry(j.job.source),
-                        Destination::Registry(j.job.target),
+                        Origin::Registry(j.pair.source),
+                        Destination::Registry(j.pair.target),
                     )
                 })
                 .collect(),

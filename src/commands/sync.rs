@@ -61,7 +61,6 @@ pub(crate) async fn sync(cmd: crate::cli::SyncCmd) -> Result<u8, UsageError> {
         }],
         selections: Vec::new(),
         templates: None,
-        progress: false,
     };
     Ok(execute(plan, &settings).await?.code)
 }
@@ -178,7 +177,6 @@ async fn sync_layout(
         }],
         selections,
         templates: None,
-        progress: false,
     };
     Ok(execute(plan, &settings).await?.code)
 }

@@ -5,7 +5,7 @@ use crate::commands::list_jobs;
 use crate::input::read::{read_list, read_stream};
 use crate::plan::list::PLACEHOLDER_REGISTRY;
 use crate::reference::Reference;
-use crate::settings::{ProcessEnv, TargetNamespace};
+use crate::settings::ProcessEnv;
 use crate::usage::UsageError;
 
 /// Check the list (or the issue body) offline and print where each image would go.
@@ -32,7 +32,7 @@ pub(crate) fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
         })?
         .describe();
     // `--target-registry oci:PATH`: shown as the names the images get in that layout.
-    let mut target = TargetNamespace::resolve(&cmd.target, &env);
+    let mut target = crate::settings::target_namespace(&cmd.target, &env);
     let layout = match target
         .registry
         .as_deref()
@@ -60,7 +60,7 @@ pub(crate) fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
     if cmd.json {
         let images: Vec<serde_json::Value> = jobs
             .iter()
-            .map(|j| serde_json::json!({"line": j.line, "source": j.job.source.to_string(), "target": shown(&j.job.target), "platforms": platforms}))
+            .map(|j| serde_json::json!({"line": j.line, "source": j.pair.source.to_string(), "target": shown(&j.pair.target), "platforms": platforms}))
             .collect();
         crate::output::line(
             &serde_json::to_string_pretty(&serde_json::json!({"images": images}))
@@ -71,8 +71,8 @@ pub(crate) fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
             crate::output::line(&format!(
                 "line {:>3}: {} -> {} [{}]",
                 j.line,
-                j.job.source,
-                shown(&j.job.target),
+                j.pair.source,
+                shown(&j.pair.target),
                 platforms.join(", ")
             ));
         }

@@ -3,28 +3,18 @@
 //! `issue`; pure and offline.
 
 use crate::input::list::{self, ListErrors};
-use crate::plan::naming::{self, Collision, Naming};
-use crate::plan::Job;
+use crate::plan::naming::{self, Collision, Namespace};
+use crate::plan::Pair;
 use std::fmt;
 
 /// Stands in for the target registry when none is set (`validate` without `--target-registry`).
 pub const PLACEHOLDER_REGISTRY: &str = "target-registry.invalid";
 
-/// Where the list goes.
-#[derive(Debug, Clone)]
-pub struct Destination<'a> {
-    /// `None`: only lines with a full target of their own are valid (and `validate` shows a
-    /// placeholder).
-    pub registry: Option<&'a str>,
-    pub namespace: &'a str,
-    pub naming: Naming,
-}
-
 /// A job with the list line it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineJob {
+pub struct LinePair {
     pub line: usize,
-    pub job: Job,
+    pub pair: Pair,
 }
 
 /// Why a list cannot run; every problem at once.
@@ -154,10 +144,10 @@ fn plural(n: usize) -> &'static str {
 pub fn resolve(
     text: &str,
     max_images: usize,
-    dest: &Destination<'_>,
-) -> Result<(Vec<LineJob>, Vec<String>), JobsError> {
+    dest: &Namespace,
+) -> Result<(Vec<LinePair>, Vec<String>), JobsError> {
     let list = list::parse(text, max_images).map_err(JobsError::List)?;
-    let registry = dest.registry.unwrap_or(PLACEHOLDER_REGISTRY);
+    let registry = dest.registry.as_deref().unwrap_or(PLACEHOLDER_REGISTRY);
     let mut jobs = Vec::new();
     let mut bad = Vec::new();
     let mut unplaced = Vec::new();
@@ -166,10 +156,10 @@ pub fn resolve(
         if dest.registry.is_none() && !full {
             unplaced.push(e.line);
         }
-        match naming::target_of_entry(e, dest.naming, registry, dest.namespace) {
-            Ok(target) => jobs.push(LineJob {
+        match naming::target_of_entry(e, dest.naming, registry, &dest.namespace) {
+            Ok(target) => jobs.push(LinePair {
                 line: e.line,
-                job: Job {
+                pair: Pair {
                     source: e.source.clone(),
                     target,
                 },
@@ -182,7 +172,7 @@ pub fn resolve(
     }
     let pairs: Vec<_> = jobs
         .iter()
-        .map(|j| (j.line, &j.job.source, &j.job.target))
+        .map(|j| (j.line, &j.pair.source, &j.pair.target))
         .collect();
     let found = naming::collisions(&pairs);
     if !found.is_empty() {
@@ -197,11 +187,12 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::naming::Naming;
 
-    fn dest(registry: Option<&str>) -> Destination<'_> {
-        Destination {
-            registry,
-            namespace: "mirrors",
+    fn dest(registry: Option<&str>) -> Namespace {
+        Namespace {
+            registry: registry.map(str::to_string),
+            namespace: "mirrors".into(),
             naming: Naming::Flatten,
         }
     }
@@ -217,7 +208,7 @@ mod tests {
         assert!(warnings.is_empty());
         let pairs: Vec<(usize, String, String)> = jobs
             .iter()
-            .map(|j| (j.line, j.job.source.to_string(), j.job.target.to_string()))
+            .map(|j| (j.line, j.pair.source.to_string(), j.pair.target.to_string()))
             .collect();
         assert_eq!(
             pairs,

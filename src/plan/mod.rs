@@ -8,7 +8,7 @@ pub(crate) mod sync;
 
 /// One image to copy from a registry to a registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Job {
+pub(crate) struct Pair {
     pub(crate) source: crate::reference::Reference,
     pub(crate) target: crate::reference::Reference,
 }

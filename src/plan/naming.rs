@@ -7,6 +7,16 @@ use std::collections::HashMap;
 
 pub(crate) use crate::input::Naming;
 
+/// Where a run's images go: `REGISTRY/NAMESPACE`, and how source names map into it.
+#[derive(Debug, Clone)]
+pub(crate) struct Namespace {
+    /// `None`: only list lines with a full target of their own are valid (and `validate`
+    /// shows a placeholder).
+    pub(crate) registry: Option<String>,
+    pub(crate) namespace: String,
+    pub(crate) naming: Naming,
+}
+
 /// The target of `source` under `naming`. The tag is the source's; a source digest is not
 /// part of the target (tags are what a mirror writes).
 pub fn target_for(

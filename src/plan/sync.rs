@@ -4,7 +4,7 @@
 
 use crate::copy::Engine;
 use crate::input::tag_filter::{Sort, TagFilter};
-use crate::plan::Job;
+use crate::plan::Pair;
 use crate::reference::Reference;
 use crate::registry::error::RegistryError;
 use crate::registry::manifest::Parsed;
@@ -126,7 +126,7 @@ fn namespace_of(spec: &SyncSpec) -> Result<(Reference, String), SyncError> {
 pub async fn plan(
     engine: &Engine,
     spec: &SyncSpec,
-) -> Result<(Vec<Job>, Vec<RepoSelection>), SyncError> {
+) -> Result<(Vec<Pair>, Vec<RepoSelection>), SyncError> {
     let pairs = if spec.all_repos {
         namespace_pairs(engine, spec).await?
     } else {
@@ -164,7 +164,7 @@ pub async fn plan(
         };
         let selection = spec.filter.select(&tags, &created);
         for t in &selection.kept {
-            jobs.push(Job {
+            jobs.push(Pair {
                 source: src.with_tag(t),
                 target: dst.with_tag(t),
             });

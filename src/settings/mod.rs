@@ -15,7 +15,7 @@ use crate::cli::{CopyArgs, NotifyArgs, TargetArgs};
 use crate::copy::{CopyOptions, Format, Platforms};
 use crate::input::config::{self, Config, NotifyOn};
 use crate::notify::Channel;
-use crate::plan::naming::Naming;
+use crate::plan::naming::Namespace;
 use crate::plan::shard::Shard;
 use crate::report::ChannelKind;
 use crate::usage::UsageError;
@@ -385,34 +385,24 @@ impl Settings {
     }
 }
 
-/// The target namespace of `mirror`, `issue` and `run`.
-#[derive(Debug, Clone)]
-pub(crate) struct TargetNamespace {
-    pub(crate) registry: Option<String>,
-    pub(crate) namespace: String,
-    pub(crate) naming: Naming,
-}
-
-impl TargetNamespace {
-    /// `--target-registry`/`TARGET_REGISTRY`, `--target-namespace`/`TARGET_NAMESPACE`,
-    /// `--naming` (default `flatten`).
-    pub(crate) fn resolve(args: &TargetArgs, env: &dyn Environment) -> TargetNamespace {
-        TargetNamespace {
-            registry: args
-                .target_registry
-                .clone()
-                .or_else(|| env.var(crate::env::TARGET_REGISTRY))
-                .map(|r| r.trim().to_string())
-                .filter(|r| !r.is_empty()),
-            namespace: args
-                .target_namespace
-                .clone()
-                .or_else(|| env.var(crate::env::TARGET_NAMESPACE))
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
-            naming: args.naming.unwrap_or_default(),
-        }
+/// The target namespace of `mirror`, `issue` and `run`: `--target-registry`/`TARGET_REGISTRY`,
+/// `--target-namespace`/`TARGET_NAMESPACE`, `--naming` (default `flatten`).
+pub(crate) fn target_namespace(args: &TargetArgs, env: &dyn Environment) -> Namespace {
+    Namespace {
+        registry: args
+            .target_registry
+            .clone()
+            .or_else(|| env.var(crate::env::TARGET_REGISTRY))
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty()),
+        namespace: args
+            .target_namespace
+            .clone()
+            .or_else(|| env.var(crate::env::TARGET_NAMESPACE))
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        naming: args.naming.unwrap_or_default(),
     }
 }
 
