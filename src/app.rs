@@ -1,5 +1,5 @@
 //! The entry point: parse the command line, start logging and the runtime, hand the command to
-//! its module in [`crate::commands`], and turn the outcome into the exit code: 0 every image
+//! its module in `commands`, and turn the outcome into the exit code: 0 every image
 //! copied or already up to date, 1 at least one image failed, 2 invalid input or usage
 //! (nothing was written).
 

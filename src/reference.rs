@@ -28,7 +28,7 @@
 //! `registry-1.docker.io`, which [`Reference::api_host`] returns.
 //!
 //! A reference may carry a tag, a digest, both, or neither. When it has neither, the image meant
-//! is the tag `latest`, which is what [`Reference::manifest_ref`] returns; the parsed reference
+//! is the tag `latest` (the copy engine asks for it then); the parsed reference
 //! itself does not invent a tag, so it prints as written. When it has both, the digest decides
 //! which image is fetched and the tag is kept for display only.
 //!
