@@ -8,6 +8,7 @@
 cd "$(dirname "$0")/.."
 . examples/lib.sh
 prepare
+export NO_ACCESSLOG=false # the targets' access logs give the request counts
 SRC=$(start_registry source)
 DST=$(start_registry target)
 DST2=$(start_registry target-skopeo) # skopeo gets its own empty target: no blob is there already
@@ -34,10 +35,20 @@ t2=$(date +%s.%N)
 t3=$(date +%s.%N)
 $BIN mirror -q --parallel 5 --all-platforms -f "$WORK/list.txt" --target-registry "$DST" --target-namespace rm >/dev/null
 t4=$(date +%s.%N)
-python3 - "$t0" "$t1" "$t2" "$t3" "$t4" "$WORK/report.json" <<'PY'
-import json, sys
+python3 - "$t0" "$t1" "$t2" "$t3" "$t4" "$WORK/report.json" "$WORK/target/log" "$WORK/target-skopeo/log" <<'PY'
+import collections, json, re, sys
 t0, t1, t2, t3, t4 = map(float, sys.argv[1:6])
 s = json.load(open(sys.argv[6]))["summary"]
+def requests(path):
+    c = collections.Counter()
+    for line in open(path, errors="replace"):
+        m = re.search(r'"(GET|HEAD|POST|PUT|PATCH|DELETE) (\S+) HTTP', line)
+        if m and m.group(2) != "/v2/":
+            c[m.group(1)] += 1
+    return c
+for who, path in (("registry-mirror (both runs)", sys.argv[7]), ("skopeo", sys.argv[8])):
+    c = requests(path)
+    print(f"{who:28} target requests: {sum(c.values())} ({', '.join(f'{k} {v}' for k, v in sorted(c.items()))})")
 print(f"registry-mirror mirror --parallel 5   {t1-t0:6.2f} s  ({s['copied']} copied, {s['blobs_copied']} blobs copied, {s['blobs_mounted']} mounted, {s['bytes']/2**20:.0f} MiB)")
 print(f"skopeo copy --all, 5 at a time       {t2-t1:6.2f} s")
 print(f"registry-mirror again (all up to date) {t4-t3:6.2f} s")

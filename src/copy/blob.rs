@@ -48,6 +48,11 @@ pub(crate) struct Ledger {
     inflight: Mutex<HashMap<SlotKey, Arc<tokio::sync::Mutex<()>>>>,
     /// Registries that refused a streamed PATCH and take chunks only.
     chunked_only: Mutex<HashSet<String>>,
+    /// Registries that refused a blob in the closing `PUT` itself and take a `PATCH` first.
+    patch_first: Mutex<HashSet<String>>,
+    /// Per (registry host, repository): whether it held tags when the run first looked. One
+    /// without holds no blob but the ones this run put there (and those are in `known`).
+    had_tags: Mutex<HashMap<(String, String), Arc<tokio::sync::OnceCell<bool>>>>,
 }
 
 impl Ledger {
@@ -72,6 +77,23 @@ impl Ledger {
             .unwrap_or_default();
         v.sort();
         v
+    }
+
+    /// Whether `repo` of `dst` may hold blobs this run did not put there: it held tags when
+    /// the run first asked (asked once per repository; an error counts as "may").
+    async fn may_hold(&self, dst: &RegistryClient, repo: &str) -> bool {
+        let cell = lock(&self.had_tags)
+            .entry((dst.host().to_string(), repo.to_string()))
+            .or_default()
+            .clone();
+        *cell
+            .get_or_init(|| async {
+                dst.repository_has_tags(repo).await.unwrap_or_else(|e| {
+                    debug!(repo, error = %e, "cannot tell whether the repository has tags");
+                    true
+                })
+            })
+            .await
     }
 
     pub(crate) fn slot(&self, host: &str, digest: &Digest) -> Arc<tokio::sync::Mutex<()>> {
@@ -111,7 +133,11 @@ impl BlobJob<'_> {
         if self.ledger.has(&host, self.dst_repo, digest) {
             return Ok(BlobOutcome::Skipped);
         }
-        if self.dst.blob_head(self.dst_repo, digest).await?.is_some() {
+        // A HEAD only where the blob may already be: not in a repository that had no tags
+        // when the run began (its blobs are the ones this run put there, known above).
+        if self.ledger.may_hold(self.dst, self.dst_repo).await
+            && self.dst.blob_head(self.dst_repo, digest).await?.is_some()
+        {
             self.ledger.record(&host, self.dst_repo, digest);
             return Ok(BlobOutcome::Skipped);
         }
@@ -158,8 +184,13 @@ impl BlobJob<'_> {
                     .contains(&host)
                     .then_some(DEFAULT_CHUNK)
             });
+            let patch_first = lock(&self.ledger.patch_first).contains(&host);
             let (result, session) = match chunked {
                 _ if desc.size <= SMALL_BLOB => (self.upload_small(desc, &loc).await, loc),
+                // A fresh session: the blob in the closing `PUT` itself (two requests in all).
+                None if offset == 0 && !patch_first => {
+                    self.upload_in_put(desc, loc, &resumes).await
+                }
                 Some(chunk) => {
                     self.upload_chunked(desc, loc, offset, chunk, &resumes)
                         .await
@@ -191,6 +222,12 @@ impl BlobJob<'_> {
                 && matches!(e.status(), Some(400 | 405 | 411 | 413 | 416 | 501))
                 && !e.has_code("DIGEST_INVALID")
                 && !e.has_code("SIZE_INVALID");
+            if refused_stream && !patch_first && lock(&self.ledger.patch_first).insert(host.clone())
+            {
+                warn!(registry = %host, error = %e, "the registry refused a blob in the closing PUT; sending it with a PATCH first");
+                self.dst.blob_upload_cancel(self.dst_repo, &session).await;
+                continue;
+            }
             if refused_stream && lock(&self.ledger.chunked_only).insert(host.clone()) {
                 warn!(registry = %host, error = %e, "the registry refused a streamed upload; using chunked uploads");
                 self.dst.blob_upload_cancel(self.dst_repo, &session).await;
@@ -328,6 +365,31 @@ impl BlobJob<'_> {
             .blob_upload_finish(self.dst_repo, &next, &desc.digest, Body::Empty, 0)
             .await;
         (done, next)
+    }
+
+    /// The whole blob streamed in the `PUT` that closes the session (`PUT Location&digest=…`
+    /// with the body): with the `POST`, two requests. The stream fails before its last chunk
+    /// when the size or digest is wrong, so a bad blob never completes the `PUT`.
+    async fn upload_in_put(
+        &self,
+        desc: &Descriptor,
+        loc: Url,
+        resumes: &Arc<AtomicU32>,
+    ) -> (Result<(), RegistryError>, Url) {
+        let (stream, verdict) = match self.source_stream(desc, resumes).await {
+            Ok(v) => v,
+            Err(e) => return (Err(e), loc),
+        };
+        let body = Body::stream(Box::pin(stream));
+        let done = self
+            .dst
+            .blob_upload_finish(self.dst_repo, &loc, &desc.digest, body, desc.size)
+            .await;
+        match (done, self.verdict_error(desc, &verdict)) {
+            // The source's fault comes first: it says why the upload broke.
+            (Err(_), Some(e)) => (Err(e), loc),
+            (done, _) => (done, loc),
+        }
     }
 
     /// Chunks of `chunk` bytes with `Content-Range` from `offset` on, for registries that

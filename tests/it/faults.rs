@@ -208,11 +208,12 @@ fn every_fault_on_every_target_write_is_recovered() {
     push_image(&src.client(), "app", Some("v1"), &img);
     // A copy inside the target registry mounts: seed it there too.
     push_image(&dst.client(), "seed/app", Some("v1"), &img);
+    // Repositories that hold a tag already: there a blob is looked for (`HEAD`) first.
+    let other = image(Format::Docker, "linux", "amd64", None, &[2_000], 4343);
     let kinds = [
         Kind::ManifestHead,
         Kind::BlobHead,
         Kind::UploadStart,
-        Kind::UploadPatch,
         Kind::UploadPut,
         Kind::ManifestPut,
     ];
@@ -224,10 +225,29 @@ fn every_fault_on_every_target_write_is_recovered() {
             assert_landed(&dst, &format!("w{case}/app"), &img, &format!("case {case}"));
         },
         |case, proxy| {
+            push_image(&dst.client(), &format!("w{case}/app"), Some("old"), &other);
             vec![
                 "copy".into(),
                 src.reference("app", "v1"),
                 proxy.reference(&format!("w{case}/app"), "v1"),
+            ]
+        },
+    );
+    // `PATCH`es: chunked uploads (and sessions resumed after a cut) send them.
+    table(
+        &[Kind::UploadPatch],
+        &dst.base_url(),
+        |case, out| {
+            assert_eq!(out.report["images"][0]["status"], "copied", "case {case}");
+            assert_landed(&dst, &format!("p{case}/app"), &img, &format!("case {case}"));
+        },
+        |case, proxy| {
+            vec![
+                "copy".into(),
+                src.reference("app", "v1"),
+                proxy.reference(&format!("p{case}/app"), "v1"),
+                "--chunk-size".into(),
+                "512KiB".into(),
             ]
         },
     );
@@ -421,7 +441,7 @@ fn faults_that_never_stop_fail_each_image_clearly_and_tag_nothing() {
     push_image(&src.client(), "app", Some("v1"), &img);
     let cases = [
         (Kind::ManifestPut, Fault::Status(503), "503"),
-        (Kind::UploadPatch, Fault::StallBeforeAnswer, "stalled"),
+        (Kind::UploadPut, Fault::StallBeforeAnswer, "stalled"),
         (Kind::BlobGet, Fault::Cut, "ended early"),
         (Kind::ManifestGet, Fault::Corrupt, "failed verification"),
     ];

@@ -270,6 +270,8 @@ fn pagination_then_a_no_change_rerun_costs_one_head_per_tag_per_side() {
         .filter(|l| l.contains(" HTTP/1.1\""))
         .filter_map(|l| l.split('"').nth(1).map(str::to_string))
         .filter(|r| r != "GET /v2/ HTTP/1.1")
+        // This test's own listing of the first run's tags may be logged late.
+        .filter(|r| !r.starts_with("GET /v2/mirrors/nginx/tags/list"))
         .collect();
     // 60 tags at 7 a page: 9 pages, following `Link` (`n`, then `last`).
     let pages: Vec<&String> = src_requests
