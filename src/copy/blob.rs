@@ -39,6 +39,9 @@ pub(crate) enum BlobOutcome {
 /// uploading it again.
 type SlotKey = (String, Digest);
 
+/// Whether a repository held tags when the run first asked (asked once).
+type TagsSeen = Arc<tokio::sync::OnceCell<bool>>;
+
 /// What this run knows about target registries: which repositories hold which blobs, so a blob
 /// travels to a registry once and later repositories mount it; and per-[`SlotKey`] locks so two
 /// tasks never move the same blob into the same registry (or layout) at once.
@@ -52,7 +55,7 @@ pub(crate) struct Ledger {
     patch_first: Mutex<HashSet<String>>,
     /// Per (registry host, repository): whether it held tags when the run first looked. One
     /// without holds no blob but the ones this run put there (and those are in `known`).
-    had_tags: Mutex<HashMap<(String, String), Arc<tokio::sync::OnceCell<bool>>>>,
+    had_tags: Mutex<HashMap<(String, String), TagsSeen>>,
 }
 
 impl Ledger {
