@@ -49,15 +49,21 @@ log: {level: error, accesslog: {disabled: ${NO_ACCESSLOG:-true}}}
 storage: {filesystem: {rootdirectory: $dir/data}, delete: {enabled: true}}
 http: {addr: 127.0.0.1:$port}
 YAML
+  # HTPASSWD=FILE: basic auth with that htpasswd file.
+  if [ -n "${HTPASSWD:-}" ]; then
+    printf 'auth: {htpasswd: {realm: bench, path: %s}}\n' "$HTPASSWD" >>"$dir/config.yml"
+  fi
   docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
   echo $! >"$dir/pid"
   # Wait until it answers (up to 10 s).
   if python3 - "$port" <<'PY'
-import sys, time, urllib.request
+import sys, time, urllib.error, urllib.request
 for _ in range(100):
     try:
         urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/v2/", timeout=0.5)
         sys.exit(0)
+    except urllib.error.HTTPError:
+        sys.exit(0)  # 401: it answers, with auth
     except Exception:
         time.sleep(0.1)
 sys.exit(1)
