@@ -23,6 +23,9 @@ use url::Url;
 
 /// Blobs up to this size are read whole and sent with one PUT.
 pub(crate) const SMALL_BLOB: u64 = 1024 * 1024;
+/// Blobs up to this size are asked for by a mount from their own repository where no `HEAD`
+/// is due; bigger ones get the `HEAD` (see [`BlobJob::run`]).
+const SELF_MOUNT_MAX: u64 = 16 * 1024 * 1024;
 /// Chunk size of the chunked-upload fallback (GHCR's limit).
 const DEFAULT_CHUNK: u64 = 4 * 1024 * 1024;
 
@@ -39,9 +42,6 @@ pub(crate) enum BlobOutcome {
 /// uploading it again.
 type SlotKey = (String, Digest);
 
-/// Whether a repository held tags when the run first asked (asked once).
-type TagsSeen = Arc<tokio::sync::OnceCell<bool>>;
-
 /// What this run knows about target registries: which repositories hold which blobs, so a blob
 /// travels to a registry once and later repositories mount it; and per-[`SlotKey`] locks so two
 /// tasks never move the same blob into the same registry (or layout) at once.
@@ -53,9 +53,9 @@ pub(crate) struct Ledger {
     chunked_only: Mutex<HashSet<String>>,
     /// Registries that refused a blob in the closing `PUT` itself and take a `PATCH` first.
     patch_first: Mutex<HashSet<String>>,
-    /// Per (registry host, repository): whether it held tags when the run first looked. One
-    /// without holds no blob but the ones this run put there (and those are in `known`).
-    had_tags: Mutex<HashMap<(String, String), TagsSeen>>,
+    /// (registry host, repository) whose tag this run found there before writing: they may
+    /// hold any blob, so each is looked for with a `HEAD`.
+    tagged: Mutex<HashSet<(String, String)>>,
 }
 
 impl Ledger {
@@ -82,21 +82,13 @@ impl Ledger {
         v
     }
 
-    /// Whether `repo` of `dst` may hold blobs this run did not put there: it held tags when
-    /// the run first asked (asked once per repository; an error counts as "may").
-    async fn may_hold(&self, dst: &RegistryClient, repo: &str) -> bool {
-        let cell = lock(&self.had_tags)
-            .entry((dst.host().to_string(), repo.to_string()))
-            .or_default()
-            .clone();
-        *cell
-            .get_or_init(|| async {
-                dst.repository_has_tags(repo).await.unwrap_or_else(|e| {
-                    debug!(repo, error = %e, "cannot tell whether the repository has tags");
-                    true
-                })
-            })
-            .await
+    /// The target's tag was there before this run wrote it: the repository may hold any blob.
+    pub(crate) fn saw_tag(&self, host: &str, repo: &str) {
+        lock(&self.tagged).insert((host.to_string(), repo.to_string()));
+    }
+
+    fn tagged(&self, host: &str, repo: &str) -> bool {
+        lock(&self.tagged).contains(&(host.to_string(), repo.to_string()))
     }
 
     pub(crate) fn slot(&self, host: &str, digest: &Digest) -> Arc<tokio::sync::Mutex<()>> {
@@ -136,9 +128,14 @@ impl BlobJob<'_> {
         if self.ledger.has(&host, self.dst_repo, digest) {
             return Ok(BlobOutcome::Skipped);
         }
-        // A HEAD only where the blob may already be: not in a repository that had no tags
-        // when the run began (its blobs are the ones this run put there, known above).
-        if self.ledger.may_hold(self.dst, self.dst_repo).await
+        // Where the blob may already be, the cheapest question. In a repository whose tag was
+        // there, a `HEAD`. Elsewhere a small blob is asked for with the upload's own `POST`,
+        // mounting from the repository itself (201: it holds it; 202: the session to upload
+        // into), so a repository this run creates gets two requests a blob, the protocol's
+        // floor. A registry that ignores mounts answers 202 and the blob goes up again, which
+        // a big blob is not risked on: it gets its `HEAD`.
+        let tagged = self.ledger.tagged(&host, self.dst_repo);
+        if (tagged || desc.size > SELF_MOUNT_MAX)
             && self.dst.blob_head(self.dst_repo, digest).await?.is_some()
         {
             self.ledger.record(&host, self.dst_repo, digest);
@@ -150,12 +147,20 @@ impl BlobJob<'_> {
                 candidates.insert(0, repo.to_string());
             }
         }
+        candidates.truncate(3);
+        if candidates.is_empty() && !tagged && desc.size <= SELF_MOUNT_MAX {
+            candidates.push(self.dst_repo.to_string());
+        }
         let mut location = None;
-        for from in candidates.iter().take(3) {
+        for from in &candidates {
             match self.dst.blob_mount(self.dst_repo, digest, from).await? {
                 Mount::Mounted => {
-                    debug!(%digest, from, to = self.dst_repo, "mounted");
                     self.ledger.record(&host, self.dst_repo, digest);
+                    if from == self.dst_repo {
+                        debug!(%digest, repo = self.dst_repo, "already there");
+                        return Ok(BlobOutcome::Skipped);
+                    }
+                    debug!(%digest, from, to = self.dst_repo, "mounted");
                     return Ok(BlobOutcome::Mounted);
                 }
                 Mount::Upload(Some(loc)) => {

@@ -125,6 +125,13 @@ pub(crate) fn manifest_ref(r: &Reference) -> String {
     }
 }
 
+/// What the two HEADs found: the source's manifest, and what the target's name points at.
+struct Found<'a> {
+    head: &'a ManifestHead,
+    target: &'a Target,
+    existing: Option<&'a ManifestHead>,
+}
+
 impl Engine {
     /// Copy from a registry or an OCI layout to a registry or an OCI layout.
     pub async fn copy_from(
@@ -136,10 +143,26 @@ impl Engine {
         let start = Instant::now();
         let mut report = ImageReport::new(source.to_string(), target.to_string());
         let result = async {
-            // 1. The source and the manifest the copy starts from.
-            let (src, head) = self.open_source(source).await?;
+            // 1. The manifest the copy starts from and what the target's name points at now:
+            //    one HEAD a side, both in flight together.
+            let name = target.name();
+            let (opened, looked) = tokio::join!(self.open_source(source), async {
+                let to = self.open_target(target, opts.dry_run).await?;
+                let existing = to.manifest_head(&name).await?;
+                Ok::<_, RegistryError>((to, existing))
+            });
+            let (src, head) = opened?;
             report.source_digest = Some(head.digest.to_string());
-            self.copy_resolved(&src, &head, target, opts, &mut report)
+            let (to, existing) = looked?;
+            if existing.is_some() {
+                to.held_a_tag(&self.ledger);
+            }
+            let found = Found {
+                head: &head,
+                target: &to,
+                existing: existing.as_ref(),
+            };
+            self.copy_resolved(&src, found, target, opts, &mut report)
                 .await
         }
         .await;
@@ -152,38 +175,41 @@ impl Engine {
         report
     }
 
-    /// Steps 2 to 4, the same for a registry and a layout: what the target holds under the name,
-    /// the plan, then the dry-run accounting or the write.
+    /// Steps 2 to 4, the same for a registry and a layout: whether the target already holds the
+    /// source, the plan, then the dry-run accounting or the write.
     async fn copy_resolved(
         &self,
         src: &Source,
-        head: &ManifestHead,
+        found: Found<'_>,
         to: &Destination,
         opts: &CopyOptions,
         report: &mut ImageReport,
     ) -> Result<(), CopyError> {
-        let target = self.open_target(to, opts.dry_run).await?;
+        let Found {
+            head,
+            target,
+            existing,
+        } = found;
         let name = to.name();
         let format = target.format(opts.format);
 
-        // 2. HEAD the target and stop when it already holds the source unchanged; where the
-        //    HEADs alone cannot tell (a layout), the plan and the blobs decide below.
-        let existing = target.manifest_head(&name).await?;
-        if let Some(digest) = self.held_by_heads(&target, head, existing.as_ref(), opts) {
+        // 2. Stop when the target already holds the source unchanged; where the HEADs alone
+        //    cannot tell (a layout), the plan and the blobs decide below.
+        if let Some(digest) = self.held_by_heads(target, head, existing, opts) {
             return finish_skipped(report, &digest, opts, None);
         }
 
         // 3. Fetch the source manifests and plan; the name may already point at the result.
         let tree = fetch_tree(src, &head.digest, opts).await?;
         let plan = push::build(&tree, &opts.platforms, format, Fallback::default())?;
-        if already_written(&target, existing.as_ref(), &plan).await? {
-            self.remember(&target, &head.digest, opts, &plan.top.digest);
+        if already_written(target, existing, &plan).await? {
+            self.remember(target, &head.digest, opts, &plan.top.digest);
             return finish_skipped(report, &plan.top.digest, opts, Some(&plan));
         }
         fill(report, &plan);
 
         if opts.dry_run {
-            return finish_dry_run(&target, report, &plan, existing.is_some()).await;
+            return finish_dry_run(target, report, &plan, existing.is_some()).await;
         }
 
         // 4. Write. Nothing hangs: stalls end attempts, and a push has a deadline from its size.
@@ -195,12 +221,12 @@ impl Engine {
         };
         let bytes: u64 = plan.blobs.iter().map(|b| b.size).sum();
         let limit = write_deadline(bytes);
-        let writing = write_image(&target, &name, &tree, &transfer, opts, plan, report);
+        let writing = write_image(target, &name, &tree, &transfer, opts, plan, report);
         let plan = tokio::time::timeout(limit, writing)
             .await
             .map_err(|_| CopyError::Deadline { limit, bytes })??;
         report.status = Status::Copied;
-        self.remember(&target, &head.digest, opts, &plan.top.digest);
+        self.remember(target, &head.digest, opts, &plan.top.digest);
         info!(source = %src.describe(), target = %to, digest = %plan.top.digest, bytes = report.bytes, "copied");
         Ok(())
     }
@@ -426,11 +452,13 @@ async fn copy_blobs(
     Ok(())
 }
 
-/// The child manifests by digest, then the named one.
+/// The child manifests by digest, all in flight together, then the named one.
 async fn push_manifests(target: &Target, name: &str, plan: &PushPlan) -> Result<(), RegistryError> {
-    for child in &plan.children {
-        target.put_manifest(child).await?;
-    }
+    futures::stream::iter(&plan.children)
+        .map(|child| target.put_manifest(child))
+        .buffer_unordered(8)
+        .try_collect::<()>()
+        .await?;
     target.tag(&plan.top, name).await
 }
 

@@ -7,7 +7,7 @@
 //! stop, skip or fall back (that is the copy path's): every operation here does one thing to
 //! one target.
 
-use crate::copy::blob::{BlobJob, BlobOutcome};
+use crate::copy::blob::{BlobJob, BlobOutcome, Ledger};
 use crate::copy::image::Destination;
 use crate::copy::source::Source;
 use crate::copy::{Engine, Format};
@@ -126,6 +126,14 @@ impl Target {
                 media_type: e.media_type,
                 size: Some(e.size),
             })),
+        }
+    }
+
+    /// The target's name pointed at something before this run wrote it: the repository may
+    /// hold any blob (the ledger then looks for each with a `HEAD`).
+    pub(crate) fn held_a_tag(&self, ledger: &Ledger) {
+        if let Target::Registry { client, repo } = self {
+            ledger.saw_tag(client.host(), repo);
         }
     }
 

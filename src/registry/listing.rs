@@ -49,42 +49,6 @@ impl RegistryClient {
         ))
     }
 
-    /// Whether `repo` holds any tag (one `GET …/tags/list?n=1`): a repository without tags
-    /// holds no blob this run has to look for. A registry that answers anything but 200 or 404
-    /// is taken to hold some (then every blob is looked for, as always).
-    pub async fn repository_has_tags(&self, repo: &str) -> Result<bool, RegistryError> {
-        #[derive(serde::Deserialize)]
-        struct Tags {
-            #[serde(default)]
-            tags: Option<Vec<String>>,
-        }
-        let mut url = self.url(&format!("v2/{repo}/tags/list")).await?;
-        url.query_pairs_mut().append_pair("n", "1");
-        let req = self.request(Method::GET, url, repo, HeaderMap::new());
-        let stall = self.transport.stall();
-        self.exchange(req, |resp| async move {
-            match resp.status().as_u16() {
-                404 => Ok(false),
-                200 => {
-                    let body = read_capped(resp, PAGE_LIMIT, stall)
-                        .await
-                        .map_err(|detail| RegistryError::Transport {
-                            url: format!("{}/{repo} tag list", self.registry),
-                            detail,
-                        })?;
-                    let tags: Tags = serde_json::from_slice(&body).map_err(|e| {
-                        RegistryError::Corrupt(format!(
-                            "tag list of `{repo}` is not valid JSON: {e}"
-                        ))
-                    })?;
-                    Ok(tags.tags.is_some_and(|t| !t.is_empty()))
-                }
-                _ => Ok(true),
-            }
-        })
-        .await
-    }
-
     /// Every repository of the registry (`/v2/_catalog`), following `Link` pagination.
     pub async fn catalog(&self, page: Option<usize>) -> Result<Vec<String>, RegistryError> {
         #[derive(serde::Deserialize)]

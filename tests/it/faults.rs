@@ -225,7 +225,7 @@ fn every_fault_on_every_target_write_is_recovered() {
             assert_landed(&dst, &format!("w{case}/app"), &img, &format!("case {case}"));
         },
         |case, proxy| {
-            push_image(&dst.client(), &format!("w{case}/app"), Some("old"), &other);
+            push_image(&dst.client(), &format!("w{case}/app"), Some("v1"), &other);
             vec![
                 "copy".into(),
                 src.reference("app", "v1"),
@@ -263,6 +263,22 @@ fn every_fault_on_every_target_write_is_recovered() {
                 "copy".into(),
                 proxy.reference("seed/app", "v1"),
                 proxy.reference(&format!("m{case}/app"), "v1"),
+            ]
+        },
+    );
+    // A fresh repository: each blob is asked for with a mount from the repository itself.
+    table(
+        &[Kind::Mount],
+        &dst.base_url(),
+        |case, out| {
+            assert_eq!(out.report["images"][0]["status"], "copied", "case {case}");
+            assert_landed(&dst, &format!("s{case}/app"), &img, &format!("case {case}"));
+        },
+        |case, proxy| {
+            vec![
+                "copy".into(),
+                src.reference("app", "v1"),
+                proxy.reference(&format!("s{case}/app"), "v1"),
             ]
         },
     );
