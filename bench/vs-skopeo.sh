@@ -4,11 +4,13 @@
 # fresh target registries. Scenarios:
 #   small     20 two-platform images sharing a 2 MiB base (1 MiB of their own per platform)
 #   small-20  the same, source and target each behind a proxy adding 20 ms per request
-#   slow-100  the same, 100 ms per request, into a target with basic auth
+#   slow-100  the same, 100 ms per request (token requests too), into a target with token auth
+#             (bench/token_server.py)
 #   noop      the small set again into a target that holds it already
 #   big       one image with one BIG_MB (default 256) MiB layer
 # Prints medians and min-max of the wall times, the speed-up, the requests the target received
-# from each tool, and the floor computed from what was copied.
+# from each tool, and the floor computed from what was copied; with token auth also the token
+# requests each tool made.
 #   bash bench/vs-skopeo.sh
 #   RUNS=5 SCENARIOS="small slow-100" bash bench/vs-skopeo.sh
 cd "$(dirname "$0")/.."
@@ -56,19 +58,24 @@ PY
   echo "127.0.0.1:$port"
 }
 
-# A target registry, optionally with basic auth (user bench, password bench).
+# A target registry, optionally with auth (user bench, password bench): AUTH is "basic"
+# (htpasswd) or "token" (a token server of its own, its log in $WORK/NAME-token/log).
 start_target() {
   local name=$1 auth=${2:-}
-  if [ -n "$auth" ]; then
-    mkdir -p "$WORK/$name"
-    htpasswd -Bbn bench bench >"$WORK/$name/htpasswd"
-    HTPASSWD="$WORK/$name/htpasswd" start_registry "$name"
-  else
-    start_registry "$name"
-  fi
+  case $auth in
+    basic)
+      mkdir -p "$WORK/$name"
+      htpasswd -Bbn bench bench >"$WORK/$name/htpasswd"
+      HTPASSWD="$WORK/$name/htpasswd" start_registry "$name"
+      ;;
+    token) TOKEN_AUTH=1 TOKEN_DELAY=${3:-} start_registry "$name" ;;
+    *) start_registry "$name" ;;
+  esac
 }
 
 requests() { grep -cE '"(GET|HEAD|POST|PUT|PATCH|DELETE) /v2/.+ HTTP' "$WORK/$1/log" || true; }
+# The token requests target NAME's token server answered (0 without one).
+tokens() { if [ -f "$WORK/$1-token/log" ]; then grep -c '^token ' "$WORK/$1-token/log" || true; else echo 0; fi; }
 
 run_rm() { # LIST SRC DST [creds]
   local creds=()
@@ -86,7 +93,7 @@ run_skopeo() { # LIST SRC DST [creds]
 
 now() { date +%s.%N; }
 n=0
-scenario() { # NAME LIST DELAY AUTH PREFILL
+scenario() { # NAME LIST DELAY AUTH(""|basic|token) PREFILL
   local name=$1 list=$2 delay=$3 auth=$4 prefill=$5 run src dst t0 t1 order tool creds="" floor
   [ -n "$auth" ] && creds="bench:bench"
   : >"$WORK/$name.times"
@@ -95,7 +102,7 @@ scenario() { # NAME LIST DELAY AUTH PREFILL
     if [ $((run % 2)) = 1 ]; then order="rm sk"; else order="sk rm"; fi
     for tool in $order; do
       n=$((n + 1))
-      dst=$(start_target "t$n" "$auth")
+      dst=$(start_target "t$n" "$auth" "${delay#0}")
       src=$SRC
       if [ "$delay" != 0 ]; then
         src=$(start_proxy "ps$n" "$SRC" "$delay")
@@ -104,8 +111,9 @@ scenario() { # NAME LIST DELAY AUTH PREFILL
       if [ "$prefill" = 1 ]; then
         if [ "$tool" = rm ]; then run_rm "$list" "$src" "$dst" "$creds"; else run_skopeo "$list" "$src" "$dst" "$creds"; fi
       fi
-      local before
+      local before tokens_before
       before=$(requests "t$n")
+      tokens_before=$(tokens "t$n")
       t0=$(now)
       if [ "$tool" = rm ]; then run_rm "$list" "$src" "$dst" "$creds"; else run_skopeo "$list" "$src" "$dst" "$creds"; fi
       t1=$(now)
@@ -116,13 +124,16 @@ scenario() { # NAME LIST DELAY AUTH PREFILL
       fi
       local rss=0
       [ "$tool" = rm ] && rss=$(tail -1 "$WORK/rss")
-      echo "$tool $(python3 -c "print(f'{$t1-$t0:.3f}')") $(($(requests "t$n") - before)) $floor $rss" >>"$WORK/$name.times"
+      echo "$tool $(python3 -c "print(f'{$t1-$t0:.3f}')") $(($(requests "t$n") - before)) $floor $rss $(($(tokens "t$n") - tokens_before))" >>"$WORK/$name.times"
       kill "$(cat "$WORK/t$n/pid")" 2>/dev/null || true
+      for p in "$WORK/t$n-token/pid" "$WORK/t$n-token-proxy/pid"; do
+        if [ -f "$p" ]; then kill "$(cat "$p")" 2>/dev/null || true; fi
+      done
     done
   done
-  python3 - "$name" "$WORK/$name.times" <<'PY'
+  python3 - "$name" "$WORK/$name.times" "$auth" <<'PY'
 import statistics, sys
-name, path = sys.argv[1], sys.argv[2]
+name, path, auth = sys.argv[1], sys.argv[2], sys.argv[3]
 rows = [l.split() for l in open(path)]
 def pick(tool, i): return [float(r[i]) for r in rows if r[0] == tool]
 rm, sk = pick("rm", 1), pick("sk", 1)
@@ -130,7 +141,8 @@ med = lambda v: statistics.median(v)
 speed = med(sk) / med(rm) if med(rm) else float("inf")
 print(f"{name:9} registry-mirror {med(rm):7.2f} s ({min(rm):.2f}-{max(rm):.2f})   skopeo {med(sk):7.2f} s ({min(sk):.2f}-{max(sk):.2f})   {speed:5.1f}x   "
       f"target requests: registry-mirror {int(med(pick('rm', 2)))} (floor {int(med(pick('rm', 3)))}), skopeo {int(med(pick('sk', 2)))}   "
-      f"peak RSS {max(pick('rm', 4)) / 1024:.0f} MiB")
+      f"peak RSS {max(pick('rm', 4)) / 1024:.0f} MiB"
+      + (f"   token requests: registry-mirror {int(med(pick('rm', 5)))}, skopeo {int(med(pick('sk', 5)))}" if auth == "token" else ""))
 PY
 }
 
@@ -139,7 +151,7 @@ for s in $SCENARIOS; do
   case $s in
     small) scenario small "$WORK/small.txt" 0 "" 0 ;;
     small-20) scenario small-20 "$WORK/small.txt" 20 "" 0 ;;
-    slow-100) scenario slow-100 "$WORK/small.txt" 100 auth 0 ;;
+    slow-100) scenario slow-100 "$WORK/small.txt" 100 token 0 ;;
     noop) scenario noop "$WORK/small.txt" 0 "" 1 ;;
     big) scenario big "$WORK/big.txt" 0 "" 0 ;;
   esac

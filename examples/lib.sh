@@ -4,6 +4,8 @@
 set -euo pipefail
 
 WORK="${WORK:-$(mktemp -d /tmp/registry-mirror.XXXXXX)}"
+# The token server start_registry runs for TOKEN_AUTH=1 (found from here: callers cd anywhere).
+TOKEN_SERVER="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/bench/token_server.py"
 cleanup() {
   # start_registry runs in $(...) subshells, so the pids live in files.
   for f in "$WORK"/*/pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
@@ -39,7 +41,7 @@ free_port() {
 # start_registry NAME -> prints HOST:PORT; storage under $WORK/NAME, log in $WORK/NAME/log
 # (with NO_ACCESSLOG=false it holds the access log: one line per request).
 start_registry() {
-  local name=$1 port dir
+  local name=$1 port dir tport tdir
   port=$(free_port)
   dir="$WORK/$name"
   mkdir -p "$dir/data"
@@ -52,6 +54,45 @@ YAML
   # HTPASSWD=FILE: basic auth with that htpasswd file.
   if [ -n "${HTPASSWD:-}" ]; then
     printf 'auth: {htpasswd: {realm: bench, path: %s}}\n' "$HTPASSWD" >>"$dir/config.yml"
+  fi
+  # TOKEN_AUTH=1: token auth (user bench, password bench) from a token server of its own,
+  # bench/token_server.py; its key, certificate and log (one line per token request) in
+  # $WORK/NAME-token, its pid there too so that cleanup stops it.
+  if [ "${TOKEN_AUTH:-0}" = 1 ]; then
+    tport=$(free_port)
+    tdir="$WORK/$name-token"
+    mkdir -p "$tdir"
+    python3 "$TOKEN_SERVER" "$tport" "$tdir" bench bench >"$tdir/log" 2>"$tdir/err" &
+    echo $! >"$tdir/pid"
+    # Wait until it answers (up to 10 s; it makes its key and certificate first), since the
+    # registry reads the certificate at start. This probe is the log's first line.
+    python3 - "$tport" <<'PY' || { echo "token server for $name did not start; see $tdir/err" >&2; return 1; }
+import sys, time, urllib.request
+for _ in range(100):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/token?service=probe", timeout=0.5)
+        sys.exit(0)
+    except Exception:
+        time.sleep(0.1)
+sys.exit(1)
+PY
+    # TOKEN_DELAY=MS: the realm is reached through bench/latency.py adding MS a request, as
+    # a token server across the same slow link would be.
+    local realm_port=$tport
+    if [ -n "${TOKEN_DELAY:-}" ]; then
+      realm_port=$(free_port)
+      python3 "$(dirname "$TOKEN_SERVER")/latency.py" "$realm_port" "127.0.0.1:$tport" "$TOKEN_DELAY" \
+        >"$tdir/proxy.log" 2>&1 &
+      mkdir -p "$tdir-proxy" && echo $! >"$tdir-proxy/pid"
+    fi
+    cat >>"$dir/config.yml" <<YAML
+auth:
+  token:
+    realm: http://127.0.0.1:$realm_port/token
+    service: bench-registry
+    issuer: bench-issuer
+    rootcertbundle: $tdir/cert.pem
+YAML
   fi
   docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
   echo $! >"$dir/pid"

@@ -5,6 +5,7 @@
 
 use crate::copy::image::{Destination, Origin};
 use crate::copy::{CopyOptions, Engine};
+use crate::registry::Role;
 use crate::report::ImageReport;
 use futures::StreamExt;
 
@@ -17,6 +18,7 @@ impl Engine {
         parallel: usize,
         mut on_done: impl FnMut(&ImageReport),
     ) -> Vec<ImageReport> {
+        self.expect(pairs).await;
         let mut done: Vec<(usize, ImageReport)> = futures::stream::iter(pairs.iter().enumerate())
             .map(|(i, (from, to))| async move { (i, self.copy_from(from, to, opts).await) })
             .buffer_unordered(parallel.max(1))
@@ -25,5 +27,28 @@ impl Engine {
             .await;
         done.sort_by_key(|(i, _)| *i);
         done.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// Tell each registry's client which repositories the batch will use, in list order, so
+    /// one token covers the images copied together. A client that cannot be made now fails
+    /// its images later, with the error.
+    async fn expect(&self, pairs: &[(Origin, Destination)]) {
+        for (from, to) in pairs {
+            let sides = [
+                match from {
+                    Origin::Registry(r) => Some((r, Role::Source)),
+                    Origin::Layout(_) => None,
+                },
+                match to {
+                    Destination::Registry(r) => Some((r, Role::Target)),
+                    Destination::Layout(_) => None,
+                },
+            ];
+            for (r, role) in sides.into_iter().flatten() {
+                if let Ok(client) = self.session.client(r.registry(), r.api_host(), role).await {
+                    client.expect_repository(r.repository());
+                }
+            }
+        }
     }
 }

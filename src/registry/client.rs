@@ -10,6 +10,7 @@ use crate::registry::auth::{Challenge, Scope, Token};
 use crate::registry::credentials::{CredentialSource, Credentials};
 use crate::registry::error::{describe_reqwest, is_retryable_status, Refused, RegistryError};
 use crate::registry::exchange::{challenges_of, retry_after, Body, Request};
+use crate::registry::scopes::ScopeGroups;
 use crate::registry::session::Role;
 use crate::registry::transport::Transport;
 use reqwest::header::HeaderMap;
@@ -34,6 +35,8 @@ pub struct RegistryClient {
     pub(super) tokens: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Token>>>>>,
     /// Anonymous tokens for hosts we were redirected to, keyed by `host:port`.
     pub(super) foreign: Mutex<HashMap<String, Token>>,
+    /// The repositories this run will use here, grouped so one token covers several.
+    pub(super) scope_groups: Mutex<ScopeGroups>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -72,6 +75,7 @@ impl RegistryClient {
             challenge: RwLock::new(None),
             tokens: Mutex::new(HashMap::new()),
             foreign: Mutex::new(HashMap::new()),
+            scope_groups: Mutex::new(ScopeGroups::default()),
         }
     }
 
@@ -97,6 +101,11 @@ impl RegistryClient {
     /// credentials; a registry that cannot mount answers with an upload session instead).
     pub fn same_registry(&self, other: &RegistryClient) -> bool {
         self.host == other.host
+    }
+
+    /// `repo` will be used in this run: its token may be asked for with others'.
+    pub fn expect_repository(&self, repo: &str) {
+        crate::registry::session::lock(&self.scope_groups).expect(repo);
     }
 
     pub(super) fn repo_scope(&self, repo: &str) -> Scope {

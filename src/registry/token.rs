@@ -18,6 +18,7 @@ use crate::registry::session::lock;
 use base64::Engine as _;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Response, StatusCode};
+use tracing::debug;
 use url::Url;
 
 /// Token answers are read up to this size.
@@ -52,7 +53,10 @@ impl RegistryClient {
         }
     }
 
-    /// A cached token for `scopes`, fetched when missing, stale or `force`d.
+    /// A cached token for `scopes`, fetched when missing, stale or `force`d. Where the run's
+    /// repositories here are grouped ([`ScopeGroups`](super::scopes::ScopeGroups)), the token
+    /// of the group that covers `scopes`; a group token that did not do (`force`: a 401 with
+    /// it) or that the token server would not give sends these scopes on their own.
     async fn token(
         &self,
         realm: &str,
@@ -60,19 +64,74 @@ impl RegistryClient {
         scopes: &[Scope],
         force: bool,
     ) -> Result<Token, RegistryError> {
+        let wide = {
+            let mut groups = lock(&self.scope_groups);
+            let wide = groups.widen(scopes, |r| self.repo_scope(r));
+            // Forced with the group's token in hand: that token was refused for these.
+            if force && wide.as_ref().is_some_and(|w| self.holds_token(w)) {
+                groups.take_out(scopes);
+                None
+            } else {
+                wide
+            }
+        };
+        if let Some(wide) = wide {
+            // A request that waited for the group's fetch goes on alone if it failed.
+            let still = || {
+                lock(&self.scope_groups)
+                    .widen(scopes, |r| self.repo_scope(r))
+                    .is_some_and(|w| w == wide)
+            };
+            match self.token_for(realm, service, &wide, force, &still).await {
+                Ok(Some(t)) => return Ok(t),
+                Ok(None) => {}
+                Err(e) => {
+                    debug!(error = %e, "no token for a group of repositories; asking for each alone");
+                    lock(&self.scope_groups).take_out(&wide);
+                }
+            }
+        }
+        // Asked with `still` always true: a token or an error.
+        let token = self
+            .token_for(realm, service, scopes, force, &|| true)
+            .await?;
+        token.ok_or_else(|| RegistryError::Config("no token for the request".into()))
+    }
+
+    /// Whether a token for exactly `scopes` was fetched (or is being fetched).
+    fn holds_token(&self, scopes: &[Scope]) -> bool {
+        lock(&self.tokens)
+            .get(&scope_key(scopes))
+            .is_some_and(|slot| slot.try_lock().map_or(true, |t| t.is_some()))
+    }
+
+    /// The cached token for exactly `scopes` (one fetch at a time per scope set); `None` when
+    /// `still` says, once the fetch before ours is over, that these scopes are no longer the
+    /// ones to ask for.
+    async fn token_for(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[Scope],
+        force: bool,
+        still: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<Option<Token>, RegistryError> {
         let key = scope_key(scopes);
         let slot = lock(&self.tokens).entry(key).or_default().clone();
         let mut guard = slot.lock().await;
+        if !still() {
+            return Ok(None);
+        }
         if !force {
             if let Some(t) = guard.as_ref().filter(|t| t.is_fresh()) {
-                return Ok(t.clone());
+                return Ok(Some(t.clone()));
             }
         }
         let token = self
             .fetch_token(realm, service, scopes, self.creds.as_ref())
             .await?;
         *guard = Some(token.clone());
-        Ok(token)
+        Ok(Some(token))
     }
 
     /// An anonymous token for a host we were redirected to, from its own challenge.

@@ -874,3 +874,92 @@ fn token_same_registry_mounts_even_when_only_the_target_has_credentials() {
         Some(img.digest)
     );
 }
+
+/// `mirror` of `n` images `team/appI:v1` from `src` into `dst` under `mirrors/`, with
+/// `--src-creds` / `--dest-creds` carol's.
+fn mirror_between(src: &Registry, dst: &Registry, n: u64) -> crate::support::Outcome {
+    let mut list = String::new();
+    for i in 0..n {
+        let img = image(Format::Docker, "linux", "amd64", None, &[3_000], 1400 + i);
+        push_image(&src.client(), &format!("team/app{i}"), Some("v1"), &img);
+        list.push_str(&format!(
+            "{}\n",
+            src.reference(&format!("team/app{i}"), "v1")
+        ));
+    }
+    src.clear_token_requests();
+    let mut cli = bin();
+    cli.args([
+        "mirror",
+        "-f",
+        "-",
+        "--target-namespace",
+        "mirrors",
+        "--parallel",
+        "3",
+    ])
+    .args(["--target-registry", &dst.host()])
+    .args([
+        "--src-creds",
+        "carol:t0ken-pass",
+        "--dest-creds",
+        "carol:t0ken-pass",
+    ])
+    .write_stdin(list);
+    cli.run_with_report()
+}
+
+#[test]
+fn token_images_copied_together_share_one_token_a_side() {
+    let src = Registry::token("carol", "t0ken-pass");
+    let dst = Registry::token("carol", "t0ken-pass");
+    let o = mirror_between(&src, &dst, 3);
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert_eq!(o.report["summary"]["copied"], 3);
+    // Each side: one token for its three repositories, asked for once.
+    let pulls = "repository:team/app0:pull repository:team/app1:pull repository:team/app2:pull";
+    assert_eq!(
+        scope_sets(&src.token_requests()),
+        BTreeMap::from([(pulls.to_string(), 1)]),
+        "{:#?}",
+        src.token_requests()
+    );
+    let pushes = "repository:mirrors/app0:pull,push repository:mirrors/app1:pull,push \
+                  repository:mirrors/app2:pull,push";
+    assert_eq!(
+        scope_sets(&dst.token_requests()),
+        BTreeMap::from([(pushes.to_string(), 1)]),
+        "{:#?}",
+        dst.token_requests()
+    );
+    for i in 0..3 {
+        assert!(dst
+            .client()
+            .head_manifest(&format!("mirrors/app{i}"), "v1")
+            .is_some());
+    }
+}
+
+#[test]
+fn token_a_server_that_refuses_several_scopes_gets_one_request_a_repository() {
+    let src = Registry::token("carol", "t0ken-pass");
+    let dst = Registry::token("carol", "t0ken-pass");
+    dst.limit_token_scopes(1);
+    let o = mirror_between(&src, &dst, 3);
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert_eq!(o.report["summary"]["copied"], 3);
+    let requests = dst.token_requests();
+    // The group's request, refused once; then each repository's own token, once.
+    let refused = requests.iter().filter(|r| r.status == 400).count();
+    assert_eq!(refused, 1, "{requests:#?}");
+    let granted: BTreeMap<String, usize> = scope_sets(
+        &requests
+            .into_iter()
+            .filter(|r| r.status == 200)
+            .collect::<Vec<_>>(),
+    );
+    let want: BTreeMap<String, usize> = (0..3)
+        .map(|i| (format!("repository:mirrors/app{i}:pull,push"), 1))
+        .collect();
+    assert_eq!(granted, want);
+}

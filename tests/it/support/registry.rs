@@ -392,6 +392,13 @@ impl Registry {
             .unwrap_or_default()
     }
 
+    /// The token server refuses (400) requests with more than `n` scopes from now on.
+    pub fn limit_token_scopes(&self, n: usize) {
+        if let Some(server) = &self.token_server {
+            server.limit_scopes(n);
+        }
+    }
+
     /// Forgets the recorded token requests.
     pub fn clear_token_requests(&self) {
         if let Some(server) = &self.token_server {

@@ -172,6 +172,8 @@ struct ServerState {
     password: String,
     issuer: Arc<TokenIssuer>,
     requests: Mutex<Vec<TokenRequest>>,
+    /// Requests with more scopes than this are refused with 400 (some token servers cap them).
+    max_scopes: std::sync::atomic::AtomicUsize,
 }
 
 /// The token server: an axum app on its own runtime and loopback port. Stops on drop.
@@ -188,6 +190,7 @@ impl TokenServer {
             password: password.to_string(),
             issuer,
             requests: Mutex::new(Vec::new()),
+            max_scopes: std::sync::atomic::AtomicUsize::new(usize::MAX),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -221,6 +224,13 @@ impl TokenServer {
 
     pub fn requests(&self) -> Vec<TokenRequest> {
         self.state.requests.lock().expect("token requests").clone()
+    }
+
+    /// Refuse (400) token requests with more than `n` scopes from now on.
+    pub fn limit_scopes(&self, n: usize) {
+        self.state
+            .max_scopes
+            .store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn clear_requests(&self) {
@@ -345,7 +355,12 @@ async fn get_token(
     let pairs = form_pairs(&query);
     let scopes = scopes_of(&pairs);
     let basic = has_basic(&headers);
+    let too_many = scopes.len() > state.max_scopes.load(std::sync::atomic::Ordering::SeqCst);
     let (user, response) = match basic_credentials(&headers) {
+        _ if too_many => (
+            None,
+            (StatusCode::BAD_REQUEST, "too many scopes").into_response(),
+        ),
         Some((u, p)) if u == state.user && p == state.password => {
             let offline = first(&pairs, "offline_token") == Some("true");
             (
