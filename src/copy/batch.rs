@@ -1,13 +1,14 @@
-//! Many images at once: `parallel` copies in flight, each failure contained in its own report,
+//! Many images at once: `parallel` writes in flight and as many images looked at and planned
+//! ahead of them, each failure contained in its own report,
 //! all of them sharing the engine's blob limit and ledger (so a blob travels to a target registry
 //! once and later repositories mount it). Nothing here looks inside an image: each pair goes
-//! through [`Engine::copy_from`].
+//! through [`Engine::resolve`], then [`Engine::write`] when there is something to write.
 
-use crate::copy::image::{Destination, Origin};
+use crate::copy::image::{Destination, Origin, Resolved};
 use crate::copy::{CopyOptions, Engine};
 use crate::registry::Role;
 use crate::report::ImageReport;
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 
 impl Engine {
     /// Copy every (source, target) pair, `parallel` at a time; reports in the order of `pairs`.
@@ -19,12 +20,32 @@ impl Engine {
         mut on_done: impl FnMut(&ImageReport),
     ) -> Vec<ImageReport> {
         self.expect(pairs).await;
-        let mut done: Vec<(usize, ImageReport)> = futures::stream::iter(pairs.iter().enumerate())
-            .map(|(i, (from, to))| async move { (i, self.copy_from(from, to, opts).await) })
-            .buffer_unordered(parallel.max(1))
+        // Looking and planning (reads only) run ahead of the writes, up to `parallel` images
+        // more, so the writes never wait for the round trips that find what to write.
+        let parallel = parallel.max(1);
+        let (tx, rx) = futures::channel::mpsc::channel::<(usize, Resolved<'_>)>(parallel);
+        let ahead = async move {
+            let mut tx = tx;
+            let mut resolved = futures::stream::iter(pairs.iter().enumerate())
+                .map(|(i, (from, to))| async move { (i, self.resolve(from, to, opts).await) })
+                .buffer_unordered(parallel);
+            while let Some(item) = resolved.next().await {
+                if tx.send(item).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let writes = rx
+            .map(|(i, resolved)| async move {
+                match resolved {
+                    Resolved::Done(report) => (i, *report),
+                    Resolved::Write(ready) => (i, self.write(*ready, opts).await),
+                }
+            })
+            .buffer_unordered(parallel)
             .inspect(|(_, report)| on_done(report))
-            .collect()
-            .await;
+            .collect::<Vec<_>>();
+        let ((), mut done) = tokio::join!(ahead, writes);
         done.sort_by_key(|(i, _)| *i);
         done.into_iter().map(|(_, r)| r).collect()
     }

@@ -132,14 +132,35 @@ struct Found<'a> {
     existing: Option<&'a ManifestHead>,
 }
 
+/// An image looked at and planned, its write still to do ([`Engine::write`]).
+pub(crate) struct Ready<'a> {
+    to: &'a Destination,
+    src: Source,
+    target: Target,
+    head: ManifestHead,
+    tree: SourceTree,
+    plan: PushPlan,
+    report: ImageReport,
+    /// How long looking and planning took (waiting for a write slot is not the image's time).
+    spent: std::time::Duration,
+}
+
+/// The first stage of a copy: done (up to date, a dry run, failed), or ready to write.
+pub(crate) enum Resolved<'a> {
+    Done(Box<ImageReport>),
+    Write(Box<Ready<'a>>),
+}
+
 impl Engine {
-    /// Copy from a registry or an OCI layout to a registry or an OCI layout.
-    pub async fn copy_from(
+    /// Steps 1 to 3, no write: the two HEADs, then (unless the target holds the source) the
+    /// source manifests and the plan, and in a dry run the accounting. Reads only, so a batch
+    /// runs these ahead of the writes.
+    pub(crate) async fn resolve<'a>(
         &self,
         source: &Origin,
-        target: &Destination,
+        target: &'a Destination,
         opts: &CopyOptions,
-    ) -> ImageReport {
+    ) -> Resolved<'a> {
         let start = Instant::now();
         let mut report = ImageReport::new(source.to_string(), target.to_string());
         let result = async {
@@ -162,41 +183,50 @@ impl Engine {
                 target: &to,
                 existing: existing.as_ref(),
             };
-            self.copy_resolved(&src, found, target, opts, &mut report)
-                .await
+            let planned = self.plan_copy(&src, found, opts, &mut report).await?;
+            Ok::<_, CopyError>(planned.map(|(tree, plan)| (src, to, head, tree, plan)))
         }
         .await;
-        if let Err(e) = result {
-            report.status = Status::Failed;
-            report.error = Some(e.with_hint());
-            warn!(source = %source, target = %target, "{}", e);
+        match result {
+            Ok(Some((src, to, head, tree, plan))) => Resolved::Write(Box::new(Ready {
+                to: target,
+                src,
+                target: to,
+                head,
+                tree,
+                plan,
+                report,
+                spent: start.elapsed(),
+            })),
+            Ok(None) => {
+                report.duration_ms = start.elapsed().as_millis() as u64;
+                Resolved::Done(Box::new(report))
+            }
+            Err(e) => Resolved::Done(Box::new(failed(report, &e, start.elapsed()))),
         }
-        report.duration_ms = start.elapsed().as_millis() as u64;
-        report
     }
 
-    /// Steps 2 to 4, the same for a registry and a layout: whether the target already holds the
-    /// source, the plan, then the dry-run accounting or the write.
-    async fn copy_resolved(
+    /// Steps 2 and 3, the same for a registry and a layout: whether the target already holds
+    /// the source, the plan, then the dry-run accounting. `Some`: what to write.
+    async fn plan_copy(
         &self,
         src: &Source,
         found: Found<'_>,
-        to: &Destination,
         opts: &CopyOptions,
         report: &mut ImageReport,
-    ) -> Result<(), CopyError> {
+    ) -> Result<Option<(SourceTree, PushPlan)>, CopyError> {
         let Found {
             head,
             target,
             existing,
         } = found;
-        let name = to.name();
         let format = target.format(opts.format);
 
         // 2. Stop when the target already holds the source unchanged; where the HEADs alone
         //    cannot tell (a layout), the plan and the blobs decide below.
         if let Some(digest) = self.held_by_heads(target, head, existing, opts) {
-            return finish_skipped(report, &digest, opts, None);
+            finish_skipped(report, &digest, opts, None);
+            return Ok(None);
         }
 
         // 3. Fetch the source manifests and plan; the name may already point at the result.
@@ -204,31 +234,55 @@ impl Engine {
         let plan = push::build(&tree, &opts.platforms, format, Fallback::default())?;
         if already_written(target, existing, &plan).await? {
             self.remember(target, &head.digest, opts, &plan.top.digest);
-            return finish_skipped(report, &plan.top.digest, opts, Some(&plan));
+            finish_skipped(report, &plan.top.digest, opts, Some(&plan));
+            return Ok(None);
         }
         fill(report, &plan);
 
         if opts.dry_run {
-            return finish_dry_run(target, report, &plan, existing.is_some()).await;
+            finish_dry_run(target, report, &plan, existing.is_some()).await?;
+            return Ok(None);
         }
+        Ok(Some((tree, plan)))
+    }
 
-        // 4. Write. Nothing hangs: stalls end attempts, and a push has a deadline from its size.
+    /// Step 4, the write. Nothing hangs: stalls end attempts, and a push has a deadline from
+    /// its size.
+    pub(crate) async fn write(&self, ready: Ready<'_>, opts: &CopyOptions) -> ImageReport {
+        let start = Instant::now();
+        let Ready {
+            to,
+            src,
+            target,
+            head,
+            tree,
+            plan,
+            mut report,
+            spent,
+        } = ready;
         let transfer = Transfer {
             engine: self,
-            src,
+            src: &src,
             chunk_size: opts.chunk_size,
             prefetched: tree.config.as_ref(),
         };
         let bytes: u64 = plan.blobs.iter().map(|b| b.size).sum();
         let limit = write_deadline(bytes);
-        let writing = write_image(target, &name, &tree, &transfer, opts, plan, report);
-        let plan = tokio::time::timeout(limit, writing)
-            .await
-            .map_err(|_| CopyError::Deadline { limit, bytes })??;
+        let name = to.name();
+        let writing = write_image(&target, &name, &tree, &transfer, opts, plan, &mut report);
+        let written = match tokio::time::timeout(limit, writing).await {
+            Ok(Ok(plan)) => plan,
+            Ok(Err(e)) => return failed(report, &e, spent + start.elapsed()),
+            Err(_) => {
+                let e = CopyError::Deadline { limit, bytes };
+                return failed(report, &e, spent + start.elapsed());
+            }
+        };
         report.status = Status::Copied;
-        self.remember(target, &head.digest, opts, &plan.top.digest);
-        info!(source = %src.describe(), target = %to, digest = %plan.top.digest, bytes = report.bytes, "copied");
-        Ok(())
+        self.remember(&target, &head.digest, opts, &written.top.digest);
+        info!(source = %src.describe(), target = %to, digest = %written.top.digest, bytes = report.bytes, "copied");
+        report.duration_ms = (spent + start.elapsed()).as_millis() as u64;
+        report
     }
 
     /// What the target's name points at, when the two HEADs alone show it holds what would be
@@ -271,7 +325,7 @@ fn finish_skipped(
     digest: &Digest,
     opts: &CopyOptions,
     plan: Option<&PushPlan>,
-) -> Result<(), CopyError> {
+) {
     report.status = if opts.dry_run {
         Status::Planned
     } else {
@@ -286,7 +340,15 @@ fn finish_skipped(
         report.bytes = 0;
     }
     info!(target = %report.target, %digest, "up to date");
-    Ok(())
+}
+
+/// The report of an image that failed with `e` after `spent`.
+fn failed(mut report: ImageReport, e: &CopyError, spent: std::time::Duration) -> ImageReport {
+    report.status = Status::Failed;
+    report.error = Some(e.with_hint());
+    warn!(source = %report.source, target = %report.target, "{}", e);
+    report.duration_ms = spent.as_millis() as u64;
+    report
 }
 
 /// The outcome of a dry run that would write: the bytes and blobs the target lacks.
