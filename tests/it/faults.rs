@@ -217,71 +217,49 @@ fn every_fault_on_every_target_write_is_recovered() {
         Kind::UploadPut,
         Kind::ManifestPut,
     ];
-    table(
-        &kinds,
-        &dst.base_url(),
-        |case, out| {
-            assert_eq!(out.report["images"][0]["status"], "copied", "case {case}");
-            assert_landed(&dst, &format!("w{case}/app"), &img, &format!("case {case}"));
-        },
-        |case, proxy| {
-            push_image(&dst.client(), &format!("w{case}/app"), Some("v1"), &other);
-            vec![
-                "copy".into(),
-                src.reference("app", "v1"),
-                proxy.reference(&format!("w{case}/app"), "v1"),
-            ]
-        },
-    );
+    // Each case copies into `{prefix}{case}/app` through the proxy and must land `img` there;
+    // `w` repositories get the tag `v1` (another image) first, so each blob gets a `HEAD`.
+    let into = |kinds: &[Kind],
+                prefix: &str,
+                from: &(dyn Fn(&FaultProxy) -> String + Sync),
+                extra: &[&str]| {
+        table(
+            kinds,
+            &dst.base_url(),
+            |case, out| {
+                assert_eq!(out.report["images"][0]["status"], "copied", "case {case}");
+                let repo = format!("{prefix}{case}/app");
+                assert_landed(&dst, &repo, &img, &format!("case {case}"));
+            },
+            |case, proxy| {
+                let repo = format!("{prefix}{case}/app");
+                if prefix == "w" {
+                    push_image(&dst.client(), &repo, Some("v1"), &other);
+                }
+                let mut args = vec!["copy".into(), from(proxy), proxy.reference(&repo, "v1")];
+                args.extend(extra.iter().map(|a| a.to_string()));
+                args
+            },
+        );
+    };
+    let from_src = |_: &FaultProxy| src.reference("app", "v1");
+    into(&kinds, "w", &from_src, &[]);
     // `PATCH`es: chunked uploads (and sessions resumed after a cut) send them.
-    table(
+    into(
         &[Kind::UploadPatch],
-        &dst.base_url(),
-        |case, out| {
-            assert_eq!(out.report["images"][0]["status"], "copied", "case {case}");
-            assert_landed(&dst, &format!("p{case}/app"), &img, &format!("case {case}"));
-        },
-        |case, proxy| {
-            vec![
-                "copy".into(),
-                src.reference("app", "v1"),
-                proxy.reference(&format!("p{case}/app"), "v1"),
-                "--chunk-size".into(),
-                "512KiB".into(),
-            ]
-        },
+        "p",
+        &from_src,
+        &["--chunk-size", "512KiB"],
     );
-    table(
+    // A copy inside the target registry mounts from `seed/app`.
+    into(
         &[Kind::Mount],
-        &dst.base_url(),
-        |case, out| {
-            assert_eq!(out.report["images"][0]["status"], "copied", "case {case}");
-            assert_landed(&dst, &format!("m{case}/app"), &img, &format!("case {case}"));
-        },
-        |case, proxy| {
-            vec![
-                "copy".into(),
-                proxy.reference("seed/app", "v1"),
-                proxy.reference(&format!("m{case}/app"), "v1"),
-            ]
-        },
+        "m",
+        &|p: &FaultProxy| p.reference("seed/app", "v1"),
+        &[],
     );
     // A fresh repository: each blob is asked for with a mount from the repository itself.
-    table(
-        &[Kind::Mount],
-        &dst.base_url(),
-        |case, out| {
-            assert_eq!(out.report["images"][0]["status"], "copied", "case {case}");
-            assert_landed(&dst, &format!("s{case}/app"), &img, &format!("case {case}"));
-        },
-        |case, proxy| {
-            vec![
-                "copy".into(),
-                src.reference("app", "v1"),
-                proxy.reference(&format!("s{case}/app"), "v1"),
-            ]
-        },
-    );
+    into(&[Kind::Mount], "s", &from_src, &[]);
 }
 
 /// Twenty images of every kind: Docker and OCI, single images and indexes, sharing base

@@ -43,15 +43,11 @@ fn copy(src: &Registry, dst: &Registry, to: &str) -> Outcome {
 /// The target's requests since `from` lines of its log, as `METHOD PATH` (query dropped,
 /// except `mount=`, which says what a `POST` asked), the ping left out.
 fn requests_since(dst: &Registry, from: usize) -> Vec<String> {
-    dst.log()
-        .lines()
-        .skip(from)
-        .filter(|l| l.contains(" HTTP/1.1\""))
-        .filter_map(|l| l.split('"').nth(1))
-        .filter_map(|r| r.strip_suffix(" HTTP/1.1"))
-        .filter(|r| *r != "GET /v2/")
+    dst.requests_after(from)
+        .into_iter()
+        .filter(|r| r != "GET /v2/")
         .map(|r| {
-            let (path, query) = r.split_once('?').unwrap_or((r, ""));
+            let (path, query) = r.split_once('?').unwrap_or((&r, ""));
             if query.contains("mount=") {
                 format!("{path}?mount")
             } else {

@@ -264,12 +264,9 @@ fn pagination_then_a_no_change_rerun_costs_one_head_per_tag_per_side() {
         .map(|r| format!("{} {}", r.method, r.uri))
         .collect();
     let dst_requests: Vec<String> = dst
-        .log()
-        .lines()
-        .skip(dst_before)
-        .filter(|l| l.contains(" HTTP/1.1\""))
-        .filter_map(|l| l.split('"').nth(1).map(str::to_string))
-        .filter(|r| r != "GET /v2/ HTTP/1.1")
+        .requests_after(dst_before)
+        .into_iter()
+        .filter(|r| r != "GET /v2/")
         // This test's own listing of the first run's tags may be logged late.
         .filter(|r| !r.starts_with("GET /v2/mirrors/nginx/tags/list"))
         .collect();

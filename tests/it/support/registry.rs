@@ -410,6 +410,18 @@ impl Registry {
     pub fn log(&self) -> String {
         log_text(&self.process.log)
     }
+
+    /// The requests of the access log after the first `skip` lines of [`Registry::log`], as
+    /// `METHOD PATH?QUERY`.
+    pub fn requests_after(&self, skip: usize) -> Vec<String> {
+        self.log()
+            .lines()
+            .skip(skip)
+            .filter_map(|l| l.split('"').nth(1))
+            .filter_map(|r| r.strip_suffix(" HTTP/1.1"))
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 enum ReadyError {
