@@ -18,6 +18,7 @@ use crate::registry::session::lock;
 use base64::Engine as _;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Response, StatusCode};
+use std::sync::Arc;
 use tracing::debug;
 use url::Url;
 
@@ -76,26 +77,34 @@ impl RegistryClient {
             }
         };
         if let Some(wide) = wide {
-            // A request that waited for the group's fetch goes on alone if it failed.
-            let still = || {
-                lock(&self.scope_groups)
-                    .widen(scopes, |r| self.repo_scope(r))
-                    .is_some_and(|w| w == wide)
-            };
-            match self.token_for(realm, service, &wide, force, &still).await {
-                Ok(Some(t)) => return Ok(t),
-                Ok(None) => {}
-                Err(e) => {
-                    debug!(error = %e, "no token for a group of repositories; asking for each alone");
-                    lock(&self.scope_groups).take_out(&wide);
+            let slot = self.token_slot(&wide);
+            let mut held = slot.lock().await;
+            // A request that waited for a group fetch that failed goes on alone.
+            let still = lock(&self.scope_groups)
+                .widen(scopes, |r| self.repo_scope(r))
+                .is_some_and(|w| w == wide);
+            if still {
+                match self.fill(&mut held, realm, service, &wide, force).await {
+                    Ok(t) => return Ok(t),
+                    Err(e) => {
+                        debug!(error = %e, "no token for a group of repositories; asking for each alone");
+                        lock(&self.scope_groups).take_out(&wide);
+                    }
                 }
             }
         }
-        // Asked with `still` always true: a token or an error.
-        let token = self
-            .token_for(realm, service, scopes, force, &|| true)
-            .await?;
-        token.ok_or_else(|| RegistryError::Config("no token for the request".into()))
+        let slot = self.token_slot(scopes);
+        let mut held = slot.lock().await;
+        self.fill(&mut held, realm, service, scopes, force).await
+    }
+
+    /// The cache slot of the token for exactly `scopes` (held while it is fetched, so one
+    /// fetch at a time per scope set).
+    fn token_slot(&self, scopes: &[Scope]) -> Arc<tokio::sync::Mutex<Option<Token>>> {
+        lock(&self.tokens)
+            .entry(scope_key(scopes))
+            .or_default()
+            .clone()
     }
 
     /// Whether a token for exactly `scopes` was fetched (or is being fetched).
@@ -105,33 +114,25 @@ impl RegistryClient {
             .is_some_and(|slot| slot.try_lock().map_or(true, |t| t.is_some()))
     }
 
-    /// The cached token for exactly `scopes` (one fetch at a time per scope set); `None` when
-    /// `still` says, once the fetch before ours is over, that these scopes are no longer the
-    /// ones to ask for.
-    async fn token_for(
+    /// The token in `held` when fresh and not `force`d, else a new one for `scopes`, kept there.
+    async fn fill(
         &self,
+        held: &mut Option<Token>,
         realm: &str,
         service: Option<&str>,
         scopes: &[Scope],
         force: bool,
-        still: &(dyn Fn() -> bool + Send + Sync),
-    ) -> Result<Option<Token>, RegistryError> {
-        let key = scope_key(scopes);
-        let slot = lock(&self.tokens).entry(key).or_default().clone();
-        let mut guard = slot.lock().await;
-        if !still() {
-            return Ok(None);
-        }
+    ) -> Result<Token, RegistryError> {
         if !force {
-            if let Some(t) = guard.as_ref().filter(|t| t.is_fresh()) {
-                return Ok(Some(t.clone()));
+            if let Some(t) = held.as_ref().filter(|t| t.is_fresh()) {
+                return Ok(t.clone());
             }
         }
         let token = self
             .fetch_token(realm, service, scopes, self.creds.as_ref())
             .await?;
-        *guard = Some(token.clone());
-        Ok(Some(token))
+        *held = Some(token.clone());
+        Ok(token)
     }
 
     /// An anonymous token for a host we were redirected to, from its own challenge.
