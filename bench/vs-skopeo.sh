@@ -13,6 +13,7 @@
 # requests each tool made.
 #   bash bench/vs-skopeo.sh
 #   RUNS=5 SCENARIOS="small slow-100" bash bench/vs-skopeo.sh
+#   RM_FLAGS="--blobs-in-flight 16" SCENARIOS=slow-100 bash bench/vs-skopeo.sh   (extra flags)
 cd "$(dirname "$0")/.."
 . examples/lib.sh
 prepare
@@ -80,7 +81,8 @@ tokens() { if [ -f "$WORK/$1-token/log" ]; then grep -c '^token ' "$WORK/$1-toke
 run_rm() { # LIST SRC DST [creds]
   local creds=()
   [ -n "${4:-}" ] && creds=(--dest-creds "$4")
-  /usr/bin/time -f %M -o "$WORK/rss" $BIN mirror -q --parallel 5 --all-platforms --format preserve -f <(sed "s|^|$2/|" "$1") \
+  # shellcheck disable=SC2086 # RM_FLAGS: extra flags, word-split on purpose
+  /usr/bin/time -f %M -o "$WORK/rss" $BIN mirror -q --parallel 5 --all-platforms --format preserve ${RM_FLAGS:-} -f <(sed "s|^|$2/|" "$1") \
     --target-registry "$3" --target-namespace rm "${creds[@]}" --report-json "$WORK/report.json" >/dev/null
 }
 

@@ -29,6 +29,19 @@ const SELF_MOUNT_MAX: u64 = 16 * 1024 * 1024;
 /// Chunk size of the chunked-upload fallback (GHCR's limit).
 const DEFAULT_CHUNK: u64 = 4 * 1024 * 1024;
 
+/// What asking the target for a blob found: held (found or mounted), or where to upload it
+/// (`None`: a session is still to open).
+enum Asked {
+    Held(BlobOutcome),
+    Upload(Option<Url>),
+}
+
+/// A source read started before its upload session was open.
+enum Early {
+    Bytes(Bytes),
+    Stream(Box<Verified>, Arc<Mutex<Verdict>>),
+}
+
 /// What became of one blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BlobOutcome {
@@ -151,34 +164,42 @@ impl BlobJob<'_> {
         if candidates.is_empty() && !tagged && desc.size <= SELF_MOUNT_MAX {
             candidates.push(self.dst_repo.to_string());
         }
-        let mut location = None;
-        for from in &candidates {
-            match self.dst.blob_mount(self.dst_repo, digest, from).await? {
-                Mount::Mounted => {
-                    self.ledger.record(&host, self.dst_repo, digest);
-                    if from == self.dst_repo {
-                        debug!(%digest, repo = self.dst_repo, "already there");
-                        return Ok(BlobOutcome::Skipped);
-                    }
-                    debug!(%digest, from, to = self.dst_repo, "mounted");
-                    return Ok(BlobOutcome::Mounted);
-                }
-                Mount::Upload(Some(loc)) => {
-                    location = Some(loc);
-                    break;
-                }
-                Mount::Upload(None) => {}
-            }
-        }
-        let _permit = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| RegistryError::Config("shutting down".into()))?;
+        // A blob that no known holder can lend is most likely uploaded: its source read starts
+        // while the `POST` is on its way (in a blob slot, like any body). The read is wasted
+        // only when the repository turns out to hold the blob (at most [`SELF_MOUNT_MAX`]).
         let policy = self.dst.retry_policy();
-        let mut attempt = 0;
         // Source reads of this blob may resume this many times in all, over every attempt.
         let resumes = Arc::new(AtomicU32::new(policy.retries));
+        let prefetched = self.prefetched.is_some_and(|(d, _)| d == digest);
+        let in_put = self.chunk_size.is_none()
+            && !lock(&self.ledger.chunked_only).contains(&host)
+            && !lock(&self.ledger.patch_first).contains(&host);
+        let read_early = desc.size <= SELF_MOUNT_MAX
+            && (desc.size <= SMALL_BLOB || in_put)
+            && !prefetched
+            && candidates.iter().all(|c| c == self.dst_repo);
+        let early_permit = match read_early {
+            true => Some(self.blob_slot().await?),
+            false => None,
+        };
+        let (asked, mut early) = if read_early {
+            let (asked, read) = tokio::join!(
+                self.ask(digest, &candidates, true),
+                self.read_early(desc, &resumes)
+            );
+            (asked?, read.ok())
+        } else {
+            (self.ask(digest, &candidates, false).await?, None)
+        };
+        let mut location = match asked {
+            Asked::Held(outcome) => return Ok(outcome),
+            Asked::Upload(loc) => loc,
+        };
+        let _permit = match early_permit {
+            Some(p) => p,
+            None => self.blob_slot().await?,
+        };
+        let mut attempt = 0;
         // An interrupted session that can go on: its Location and the bytes it holds.
         let mut resume: Option<(Url, u64)> = None;
         loop {
@@ -194,10 +215,20 @@ impl BlobJob<'_> {
             });
             let patch_first = lock(&self.ledger.patch_first).contains(&host);
             let (result, session) = match chunked {
-                _ if desc.size <= SMALL_BLOB => (self.upload_small(desc, &loc).await, loc),
+                _ if desc.size <= SMALL_BLOB => {
+                    let bytes = match early.take() {
+                        Some(Early::Bytes(b)) => Some(b),
+                        _ => None,
+                    };
+                    (self.upload_small(desc, &loc, bytes).await, loc)
+                }
                 // A fresh session: the blob in the closing `PUT` itself (two requests in all).
                 None if offset == 0 && !patch_first => {
-                    self.upload_in_put(desc, loc, &resumes).await
+                    let opened = match early.take() {
+                        Some(Early::Stream(stream, verdict)) => Some((*stream, verdict)),
+                        _ => None,
+                    };
+                    self.upload_in_put(desc, loc, opened, &resumes).await
                 }
                 Some(chunk) => {
                     self.upload_chunked(desc, loc, offset, chunk, &resumes)
@@ -382,9 +413,14 @@ impl BlobJob<'_> {
         &self,
         desc: &Descriptor,
         loc: Url,
+        opened: Option<(Verified, Arc<Mutex<Verdict>>)>,
         resumes: &Arc<AtomicU32>,
     ) -> (Result<(), RegistryError>, Url) {
-        let (stream, verdict) = match self.source_stream(desc, resumes).await {
+        let opened = match opened {
+            Some(o) => Ok(o),
+            None => self.source_stream(desc, resumes).await,
+        };
+        let (stream, verdict) = match opened {
             Ok(v) => v,
             Err(e) => return (Err(e), loc),
         };
@@ -472,15 +508,79 @@ impl BlobJob<'_> {
         (done, loc)
     }
 
-    /// Read a small blob whole (verified), then one monolithic `PUT ?digest=` with the body.
-    async fn upload_small(&self, desc: &Descriptor, loc: &Url) -> Result<(), RegistryError> {
-        let bytes = match self.prefetched {
-            Some((digest, bytes)) if digest == &desc.digest => bytes.clone(),
-            _ => {
-                self.src
-                    .blob_small(&desc.digest, SMALL_BLOB.max(desc.size) as usize)
-                    .await?
+    /// Ask the target with mounts from `candidates` (the repository itself among them: then 201
+    /// means it holds the blob): held, or the session a 202 opened. With `open`, a `POST`
+    /// opens a session when no mount did.
+    async fn ask(
+        &self,
+        digest: &Digest,
+        candidates: &[String],
+        open: bool,
+    ) -> Result<Asked, RegistryError> {
+        let host = self.dst.host();
+        for from in candidates {
+            match self.dst.blob_mount(self.dst_repo, digest, from).await? {
+                Mount::Mounted => {
+                    self.ledger.record(host, self.dst_repo, digest);
+                    if from == self.dst_repo {
+                        debug!(%digest, repo = self.dst_repo, "already there");
+                        return Ok(Asked::Held(BlobOutcome::Skipped));
+                    }
+                    debug!(%digest, from, to = self.dst_repo, "mounted");
+                    return Ok(Asked::Held(BlobOutcome::Mounted));
+                }
+                Mount::Upload(Some(loc)) => return Ok(Asked::Upload(Some(loc))),
+                Mount::Upload(None) => {}
             }
+        }
+        match open {
+            true => Ok(Asked::Upload(Some(
+                self.dst.blob_upload_start(self.dst_repo).await?,
+            ))),
+            false => Ok(Asked::Upload(None)),
+        }
+    }
+
+    /// One of the engine's blob slots (they bound the bodies in flight over all images).
+    async fn blob_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, RegistryError> {
+        self.slots
+            .acquire()
+            .await
+            .map_err(|_| RegistryError::Config("shutting down".into()))
+    }
+
+    /// The source read [`Self::run`] starts early: a small blob whole, else its stream opened.
+    async fn read_early(
+        &self,
+        desc: &Descriptor,
+        resumes: &Arc<AtomicU32>,
+    ) -> Result<Early, RegistryError> {
+        if desc.size <= SMALL_BLOB {
+            return self.read_small(desc).await.map(Early::Bytes);
+        }
+        let (stream, verdict) = self.source_stream(desc, resumes).await?;
+        Ok(Early::Stream(Box::new(stream), verdict))
+    }
+
+    /// A small blob read whole and verified, for [`Self::upload_small`].
+    async fn read_small(&self, desc: &Descriptor) -> Result<Bytes, RegistryError> {
+        self.src
+            .blob_small(&desc.digest, SMALL_BLOB.max(desc.size) as usize)
+            .await
+    }
+
+    /// A small blob (`early`: read already, else read now; verified), then one monolithic
+    /// `PUT ?digest=` with the body.
+    async fn upload_small(
+        &self,
+        desc: &Descriptor,
+        loc: &Url,
+        early: Option<Bytes>,
+    ) -> Result<(), RegistryError> {
+        let bytes = match (early, self.prefetched) {
+            (Some(bytes), _) => bytes,
+            (None, Some((digest, bytes))) if digest == &desc.digest => bytes.clone(),
+            (None, _) => self.read_small(desc).await?,
         };
         if bytes.len() as u64 != desc.size {
             return Err(RegistryError::SizeMismatch {

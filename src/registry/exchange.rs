@@ -292,6 +292,7 @@ impl RegistryClient {
                     }
                 },
             };
+            let sent_at = std::time::Instant::now();
             let resp = tokio::select! {
                 r = rb.send() => r.map_err(|e| transport_error(&url, &e))?,
                 () = activity.stalled(stall) => {
@@ -303,6 +304,14 @@ impl RegistryClient {
             };
             log_rate_limit(&url, resp.headers());
             let status = resp.status();
+            // One line a request at `-vv` (trace): where the time of a run goes.
+            tracing::trace!(
+                method = %method,
+                url = %redact_url(&url),
+                status = status.as_u16(),
+                ms = sent_at.elapsed().as_millis() as u64,
+                "answered"
+            );
             if status == StatusCode::UNAUTHORIZED && !auth_retried && replayable {
                 auth_retried = true;
                 let challenges = challenges_of(resp.headers());
