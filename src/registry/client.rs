@@ -173,7 +173,7 @@ impl RegistryClient {
             let outcome = loop {
                 let send = self
                     .transport
-                    .http(self.insecure)
+                    .http(self.insecure)?
                     .get(url.clone())
                     .timeout(stall)
                     .send();

@@ -251,7 +251,7 @@ impl RegistryClient {
         let stall = self.transport.stall();
         for _hop in 0..=MAX_REDIRECTS {
             let own = host_port(&url) == host_port(&base) && url.scheme() == base.scheme();
-            let http = self.transport.http(own && self.insecure);
+            let http = self.transport.http(own && self.insecure)?;
             let mut rb = http
                 .request(method.clone(), url.clone())
                 .headers(req.headers.clone());

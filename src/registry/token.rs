@@ -192,7 +192,7 @@ impl RegistryClient {
         let stall = self.transport.stall();
         let http = self
             .transport
-            .http(self.insecure || self.transport.is_insecure(&realm_host));
+            .http(self.insecure || self.transport.is_insecure(&realm_host))?;
         if let Some(Credentials::IdentityToken(refresh)) = creds {
             let mut form: Vec<(&str, String)> = vec![
                 ("grant_type", "refresh_token".into()),

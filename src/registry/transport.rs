@@ -47,7 +47,9 @@ impl Default for TransportOptions {
 #[derive(Debug)]
 pub struct Transport {
     secure: reqwest::Client,
-    insecure: reqwest::Client,
+    /// Built when an insecure host is first reached (building a client reads the system roots:
+    /// milliseconds that most runs need not spend twice).
+    insecure: std::sync::OnceLock<Result<reqwest::Client, String>>,
     opts: TransportOptions,
     /// Per host: no request before this instant (a 429 or 503 with `Retry-After` slows every
     /// task talking to that host, not only the one that got it).
@@ -79,13 +81,9 @@ impl Transport {
         let secure = secure
             .build()
             .map_err(|e| RegistryError::Config(format!("cannot set up HTTPS: {e}")))?;
-        let insecure = builder()
-            .danger_accept_invalid_certs(true)
-            .build()
-            .map_err(|e| RegistryError::Config(format!("cannot set up HTTPS: {e}")))?;
         Ok(Transport {
             secure,
-            insecure,
+            insecure: std::sync::OnceLock::new(),
             opts,
             not_before: Default::default(),
         })
@@ -135,12 +133,19 @@ impl Transport {
             .any(|i| i == host || (!has_port(i) && i == bare))
     }
 
-    pub fn http(&self, insecure: bool) -> &reqwest::Client {
-        if insecure {
-            &self.insecure
-        } else {
-            &self.secure
+    pub fn http(&self, insecure: bool) -> Result<&reqwest::Client, RegistryError> {
+        if !insecure {
+            return Ok(&self.secure);
         }
+        self.insecure
+            .get_or_init(|| {
+                builder()
+                    .danger_accept_invalid_certs(true)
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| RegistryError::Config(format!("cannot set up HTTPS: {e}")))
     }
 
     pub fn retry(&self) -> RetryPolicy {
