@@ -129,6 +129,8 @@ pub(crate) struct BlobJob<'a> {
     pub(crate) progress: Option<Arc<AtomicU64>>,
     /// A small blob already read (and verified) while planning, sent without a second read.
     pub(crate) prefetched: Option<&'a (Digest, Bytes)>,
+    /// What earlier runs saw (`--state`): the holders of blobs, to mount from.
+    pub(crate) state: Option<&'a super::state::State>,
 }
 
 impl BlobJob<'_> {
@@ -151,7 +153,7 @@ impl BlobJob<'_> {
         if (tagged || desc.size > SELF_MOUNT_MAX)
             && self.dst.blob_head(self.dst_repo, digest).await?.is_some()
         {
-            self.ledger.record(&host, self.dst_repo, digest);
+            self.held(digest);
             return Ok(BlobOutcome::Skipped);
         }
         let mut candidates = self.ledger.holders(&host, digest, self.dst_repo);
@@ -161,6 +163,15 @@ impl BlobJob<'_> {
             }
         }
         candidates.truncate(3);
+        // A holder an earlier run saw, when this run knows none (`--state`).
+        let remembered = match candidates.is_empty() {
+            true => self
+                .state
+                .and_then(|s| s.holder(&host, digest))
+                .filter(|r| r != self.dst_repo),
+            false => None,
+        };
+        candidates.extend(remembered.clone());
         if candidates.is_empty() && !tagged && desc.size <= SELF_MOUNT_MAX {
             candidates.push(self.dst_repo.to_string());
         }
@@ -184,12 +195,13 @@ impl BlobJob<'_> {
         };
         let (asked, mut early) = if read_early {
             let (asked, read) = tokio::join!(
-                self.ask(digest, &candidates, true),
+                self.ask(digest, &candidates, None, true),
                 self.read_early(desc, &resumes)
             );
             (asked?, read.ok())
         } else {
-            (self.ask(digest, &candidates, false).await?, None)
+            let asked = self.ask(digest, &candidates, remembered.as_deref(), false);
+            (asked.await?, None)
         };
         let mut location = match asked {
             Asked::Held(outcome) => return Ok(outcome),
@@ -238,7 +250,7 @@ impl BlobJob<'_> {
             };
             let e = match result {
                 Ok(()) => {
-                    self.ledger.record(&host, self.dst_repo, digest);
+                    self.held(digest);
                     return Ok(BlobOutcome::Copied(desc.size));
                 }
                 Err(e) => e,
@@ -252,7 +264,7 @@ impl BlobJob<'_> {
             let retryable = e.is_temporary() || gone || misjoined;
             if retryable && self.landed(desc).await {
                 debug!(%digest, "the upload had landed; only its answer was lost");
-                self.ledger.record(&host, self.dst_repo, digest);
+                self.held(digest);
                 return Ok(BlobOutcome::Copied(desc.size));
             }
             let refused_stream = chunked.is_none()
@@ -510,18 +522,36 @@ impl BlobJob<'_> {
 
     /// Ask the target with mounts from `candidates` (the repository itself among them: then 201
     /// means it holds the blob): held, or the session a 202 opened. With `open`, a `POST`
-    /// opens a session when no mount did.
+    /// opens a session when no mount did. A `remembered` holder (from `--state`) that does not
+    /// lend the blob is forgotten; one refused outright (no pull access there any more) is
+    /// passed over, not an error.
     async fn ask(
         &self,
         digest: &Digest,
         candidates: &[String],
+        remembered: Option<&str>,
         open: bool,
     ) -> Result<Asked, RegistryError> {
         let host = self.dst.host();
         for from in candidates {
-            match self.dst.blob_mount(self.dst_repo, digest, from).await? {
+            let earlier = remembered == Some(from.as_str());
+            let mount = match self.dst.blob_mount(self.dst_repo, digest, from).await {
+                Err(e) if earlier && !e.is_temporary() => {
+                    debug!(%digest, from, error = %e, "a remembered holder refused the mount");
+                    Err(())
+                }
+                Err(e) => return Err(e),
+                Ok(m) => Ok(m),
+            };
+            if earlier && !matches!(mount, Ok(Mount::Mounted)) {
+                if let Some(state) = self.state {
+                    state.forget(host, digest, from);
+                }
+            }
+            let Ok(mount) = mount else { continue };
+            match mount {
                 Mount::Mounted => {
-                    self.ledger.record(host, self.dst_repo, digest);
+                    self.held(digest);
                     if from == self.dst_repo {
                         debug!(%digest, repo = self.dst_repo, "already there");
                         return Ok(Asked::Held(BlobOutcome::Skipped));
@@ -538,6 +568,16 @@ impl BlobJob<'_> {
                 self.dst.blob_upload_start(self.dst_repo).await?,
             ))),
             false => Ok(Asked::Upload(None)),
+        }
+    }
+
+    /// The target repository holds `digest`: for the rest of this run, and for the next
+    /// (`--state`).
+    fn held(&self, digest: &Digest) {
+        let host = self.dst.host();
+        self.ledger.record(host, self.dst_repo, digest);
+        if let Some(state) = self.state {
+            state.hold(host, digest, self.dst_repo);
         }
     }
 

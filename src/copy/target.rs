@@ -167,6 +167,7 @@ impl Target {
                     chunk_size: with.chunk_size,
                     progress: Some(with.engine.bytes_moved.clone()),
                     prefetched: with.prefetched,
+                    state: with.engine.state.as_ref(),
                 };
                 job.run(desc).await
             }

@@ -963,3 +963,53 @@ fn token_a_server_that_refuses_several_scopes_gets_one_request_a_repository() {
         .collect();
     assert_eq!(granted, want);
 }
+
+#[test]
+fn token_a_remembered_holder_without_access_is_passed_over() {
+    let src = Registry::anonymous();
+    let dst = Registry::token("carol", "t0ken-pass");
+    let img = image(Format::Docker, "linux", "amd64", None, &[9000, 8000], 1400);
+    push_image(&src.client(), "app", Some("v1"), &img);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state.json");
+    let state = state.to_str().expect("utf-8");
+    let creds = ["--dest-creds", "carol:t0ken-pass", "--state", state];
+
+    let run = copy_with(
+        &src.reference("app", "v1"),
+        &dst.reference("mirrors/first", "v1"),
+        &creds,
+        &[],
+    );
+    run.assert_copied();
+    // The file now names mirrors/first as the holder of every blob; carol loses her access
+    // there. The next run asks to mount from it, is refused, and uploads.
+    dst.deny_repository("mirrors/first");
+    let before = dst.log().lines().count();
+    let run = copy_with(
+        &src.reference("app", "v1"),
+        &dst.reference("mirrors/second", "v1"),
+        &creds,
+        &[],
+    );
+    run.assert_copied();
+    assert_target_holds(&dst, "mirrors/second", "v1", &img, &run);
+    assert_eq!(run.report["images"][0]["blobs"]["copied"], 3);
+    let tried = dst
+        .requests_after(before)
+        .into_iter()
+        .filter(|r| r.contains("from=mirrors%2Ffirst"))
+        .count();
+    assert!(
+        tried >= 3,
+        "each blob asked from the remembered holder first"
+    );
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(state).expect("state")).expect("json");
+    for (d, _) in img.blobs() {
+        assert_eq!(
+            saved["holders"][format!("{} {d}", dst.host())],
+            "mirrors/second"
+        );
+    }
+}

@@ -146,3 +146,111 @@ fn an_overwritten_tag_looks_for_each_blob_with_a_head() {
         Some(idx.digest.as_str())
     );
 }
+
+/// An image on the same base as [`two_platforms`]'s, with layers and configs of its own.
+fn two_platforms_on_the_base(seed: u64) -> Index {
+    let base = layers(Format::Oci, &[40_000], 77);
+    let amd = image_with_base(Format::Oci, "linux", "amd64", None, &base, &[21_000], seed);
+    let arm = image_with_base(
+        Format::Oci,
+        "linux",
+        "arm64",
+        None,
+        &base,
+        &[31_000],
+        seed + 1,
+    );
+    index(Format::Oci, vec![amd, arm], AttestationStyle::None)
+}
+
+fn copy_with_state(src: &Registry, dst: &Registry, from: &str, to: &str, state: &str) -> Outcome {
+    let mut cli = bin();
+    cli.args([
+        "copy",
+        &src.reference(from, "v1"),
+        &format!("{}/{to}:v1", dst.host()),
+        "--all-platforms",
+        "--format",
+        "preserve",
+        "--state",
+        state,
+    ]);
+    cli.run_with_report()
+}
+
+#[test]
+fn a_later_run_mounts_a_shared_layer_from_where_the_state_file_saw_it() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    let (first, second) = (two_platforms(), two_platforms_on_the_base(5));
+    push_index(&src.client(), "app", "v1", &first);
+    push_index(&src.client(), "other", "v1", &second);
+    let base = first.images[0].layers[0].digest();
+    assert_eq!(second.images[0].layers[0].digest(), base, "a shared base");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state.json");
+    let state = state.to_str().expect("utf-8");
+
+    let o = copy_with_state(&src, &dst, "app", "first/app", state);
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    // A new run (nothing known in memory) into a new repository: the base is mounted from
+    // where the last run put it, one request; the rest goes up as before.
+    let before = dst.log().lines().count();
+    let o = copy_with_state(&src, &dst, "other", "second/app", state);
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert_eq!(o.report["images"][0]["blobs"]["mounted"], 1, "{}", o.report);
+    let reqs = dst.requests_after(before);
+    let encoded = base.replace(':', "%3A");
+    let asked: Vec<&String> = reqs.iter().filter(|r| r.contains(&encoded)).collect();
+    assert_eq!(asked.len(), 1, "{reqs:#?}");
+    assert!(
+        asked[0].starts_with("POST /v2/second/app/blobs/uploads/?"),
+        "{asked:?}"
+    );
+    assert!(asked[0].contains("from=first%2Fapp"), "{asked:?}");
+    let blobs = distinct_blobs(&second);
+    assert_eq!(
+        requests_since(&dst, before).len(),
+        1 + 1 + 2 * (blobs - 1) + 3,
+        "{reqs:#?}"
+    );
+
+    // A holder the file names that no longer lends the blob (edited here; a deleted
+    // repository in life) costs the upload it falls back to, and is replaced.
+    let text = std::fs::read_to_string(state).expect("state");
+    std::fs::write(
+        state,
+        text.replace("second/app", "gone/app")
+            .replace("first/app", "gone/app"),
+    )
+    .expect("write");
+    let before = dst.log().lines().count();
+    let o = copy_with_state(&src, &dst, "app", "third/app", state);
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert_eq!(
+        o.report["images"][0]["blobs"]["copied"],
+        distinct_blobs(&first)
+    );
+    let raw = dst.requests_after(before);
+    let from_gone = raw.iter().filter(|r| r.contains("from=gone%2Fapp")).count();
+    assert_eq!(from_gone, distinct_blobs(&first), "{raw:#?}");
+    let reqs = requests_since(&dst, before);
+    assert_eq!(
+        count(&reqs, "PUT", "/blobs/uploads/"),
+        distinct_blobs(&first),
+        "{reqs:#?}"
+    );
+    assert_eq!(reqs.len(), 1 + 2 * distinct_blobs(&first) + 3, "{reqs:#?}");
+    assert_eq!(
+        dst.client().head_manifest("third/app", "v1").as_deref(),
+        Some(first.digest.as_str())
+    );
+    let text = std::fs::read_to_string(state).expect("state");
+    let saved: serde_json::Value = serde_json::from_str(&text).expect("json");
+    for image in &first.images {
+        for (digest, _) in image.blobs() {
+            let key = format!("{} {digest}", dst.host());
+            assert_eq!(saved["holders"][&key], "third/app", "{key}: {text}");
+        }
+    }
+}

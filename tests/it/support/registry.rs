@@ -399,6 +399,13 @@ impl Registry {
         }
     }
 
+    /// The token server grants nothing on `repo` from now on.
+    pub fn deny_repository(&self, repo: &str) {
+        if let Some(server) = &self.token_server {
+            server.deny(repo);
+        }
+    }
+
     /// Forgets the recorded token requests.
     pub fn clear_token_requests(&self) {
         if let Some(server) = &self.token_server {

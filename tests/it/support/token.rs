@@ -174,6 +174,8 @@ struct ServerState {
     requests: Mutex<Vec<TokenRequest>>,
     /// Requests with more scopes than this are refused with 400 (some token servers cap them).
     max_scopes: std::sync::atomic::AtomicUsize,
+    /// Repositories this server grants nothing on (the user has no access there).
+    denied: Mutex<Vec<String>>,
 }
 
 /// The token server: an axum app on its own runtime and loopback port. Stops on drop.
@@ -191,6 +193,7 @@ impl TokenServer {
             issuer,
             requests: Mutex::new(Vec::new()),
             max_scopes: std::sync::atomic::AtomicUsize::new(usize::MAX),
+            denied: Mutex::new(Vec::new()),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -231,6 +234,15 @@ impl TokenServer {
         self.state
             .max_scopes
             .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Grant nothing on `repo` from now on (the token comes back without its access).
+    pub fn deny(&self, repo: &str) {
+        self.state
+            .denied
+            .lock()
+            .expect("denied")
+            .push(repo.to_string());
     }
 
     pub fn clear_requests(&self) {
@@ -288,10 +300,11 @@ fn scopes_of(pairs: &[(String, String)]) -> Vec<String> {
         .collect::<Vec<_>>()
 }
 
-fn grant(user: Option<&str>, scopes: &[String]) -> Vec<Access> {
+fn grant(user: Option<&str>, scopes: &[String], denied: &[String]) -> Vec<Access> {
     scopes
         .iter()
         .filter_map(|s| parse_scope(s))
+        .filter(|access| !denied.contains(&access.name))
         .filter_map(|mut access| {
             if user.is_none() {
                 access
@@ -321,7 +334,10 @@ fn token_response(
     scopes: &[String],
     refresh: bool,
 ) -> Response {
-    let token = state.issuer.mint(user.unwrap_or(""), &grant(user, scopes));
+    let denied = state.denied.lock().expect("denied").clone();
+    let token = state
+        .issuer
+        .mint(user.unwrap_or(""), &grant(user, scopes, &denied));
     let mut body = serde_json::json!({
         "token": token,
         "access_token": token,
