@@ -343,12 +343,16 @@ pub struct CopyArgs {
     /// Manifest format written to the target [env: FORMAT] [default: v2s2]
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// Images in flight at once [env: MAX_PARALLEL] [default: 5]
+    /// Images written at once (as many more are looked at ahead) [env: MAX_PARALLEL] [default: 5]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub parallel: Option<u32>,
     /// Blob transfers in flight at once, over all images
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub blobs_in_flight: u32,
+    /// Requests waiting for their answer at once per registry, over all images (blob bodies
+    /// are bounded by --blobs-in-flight instead)
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub requests_in_flight: u32,
     /// Retries per request on connection errors, timeouts, 408/429/5xx and cut or corrupt
     /// bodies [env: RETRIES] [default: 3]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=20))]
@@ -390,8 +394,9 @@ pub struct CopyArgs {
     /// Append the Markdown report to this file [env: GITHUB_STEP_SUMMARY]
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
-    /// Remember what converted sources became in FILE, so re-runs judge them up to date with
-    /// HEADs alone (keep it between runs, e.g. with actions/cache) [env: REGISTRY_MIRROR_STATE]
+    /// Remember in FILE what converted sources became (re-runs judge them up to date with HEADs
+    /// alone) and which target repositories hold which blobs (later runs mount them); keep it
+    /// between runs, e.g. with actions/cache [env: REGISTRY_MIRROR_STATE]
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
     /// Run one share of the images (`I/N`, from `plan --shards N`)

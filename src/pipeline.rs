@@ -85,9 +85,10 @@ pub(crate) fn engine(settings: &Settings) -> Result<Engine, UsageError> {
             secrets.iter().map(String::as_str),
         ));
     }
-    let opts = settings
+    let mut opts = settings
         .hosts
         .transport_options(settings.retries, settings.stall);
+    opts.requests_per_host = settings.requests_in_flight;
     let transport = Transport::new(opts)
         .map_err(|e| UsageError::new(e.to_string()).maybe_hint(crate::hints::for_registry(&e)))?;
     // Read later, when a registry needs it: a bad one stops the run now, before anything else.

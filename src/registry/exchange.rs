@@ -292,6 +292,12 @@ impl RegistryClient {
                     }
                 },
             };
+            // A place in the host's budget until the answer's headers are in; a streamed body
+            // (a blob upload) is bounded by the engine's blob slots instead.
+            let slot = match &req.body {
+                Body::Stream(_) => None,
+                _ => self.transport.request_slot(&host_port(&url)).await,
+            };
             let sent_at = std::time::Instant::now();
             let resp = tokio::select! {
                 r = rb.send() => r.map_err(|e| transport_error(&url, &e))?,
@@ -302,6 +308,7 @@ impl RegistryClient {
                     })
                 }
             };
+            drop(slot);
             log_rate_limit(&url, resp.headers());
             let status = resp.status();
             // One line a request at `-vv` (trace): where the time of a run goes.

@@ -1,7 +1,8 @@
 //! HTTP clients and where each registry is reached: rustls with the system roots plus any
 //! `--ca-cert` (read with a size bound; `SSL_CERT_FILE` is checked the same way before any client
 //! is built), a second client without certificate checks for `--insecure-registry` hosts,
-//! `--endpoint` overrides, timeouts, the retry policy and the stall timeout. Redirects are never
+//! `--endpoint` overrides, timeouts, the retry policy, the stall timeout, and each host's budget
+//! of requests in flight (`--requests-in-flight`, shared by all images). Redirects are never
 //! followed by reqwest itself: the registry client follows them so that credentials stay with
 //! their host.
 
@@ -9,7 +10,9 @@ use crate::registry::error::RegistryError;
 use crate::retry::RetryPolicy;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("registry-mirror/", env!("CARGO_PKG_VERSION"));
@@ -26,7 +29,13 @@ pub struct TransportOptions {
     pub retry: RetryPolicy,
     /// No byte sent or received for this long ends an attempt (`--stall-timeout`).
     pub stall: Duration,
+    /// Requests waiting for their answer at once, per host (`--requests-in-flight`); streamed
+    /// blob bodies are not counted (the engine's blob slots bound those).
+    pub requests_per_host: usize,
 }
+
+/// The default of `--requests-in-flight`.
+pub const DEFAULT_REQUESTS_PER_HOST: usize = 32;
 
 /// The default of `--stall-timeout`.
 pub const DEFAULT_STALL: Duration = Duration::from_secs(30);
@@ -39,6 +48,7 @@ impl Default for TransportOptions {
             endpoints: BTreeMap::new(),
             retry: RetryPolicy::default(),
             stall: DEFAULT_STALL,
+            requests_per_host: DEFAULT_REQUESTS_PER_HOST,
         }
     }
 }
@@ -54,6 +64,8 @@ pub struct Transport {
     /// Per host: no request before this instant (a 429 or 503 with `Retry-After` slows every
     /// task talking to that host, not only the one that got it).
     not_before: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// Per host: the requests that may wait for an answer at once, shared by every image.
+    budgets: std::sync::Mutex<std::collections::HashMap<String, Arc<Semaphore>>>,
 }
 
 impl Transport {
@@ -86,6 +98,7 @@ impl Transport {
             insecure: std::sync::OnceLock::new(),
             opts,
             not_before: Default::default(),
+            budgets: Default::default(),
         })
     }
 
@@ -100,6 +113,19 @@ impl Transport {
         if *entry < until {
             *entry = until;
         }
+    }
+
+    /// A place in `host`'s budget of requests in flight, held until the answer's headers are in.
+    /// Nothing that holds one waits for another request, so the budget cannot deadlock.
+    pub async fn request_slot(&self, host: &str) -> Option<OwnedSemaphorePermit> {
+        let budget = self
+            .budgets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(host.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.opts.requests_per_host.max(1))))
+            .clone();
+        budget.acquire_owned().await.ok()
     }
 
     /// How long a request to `host` must still wait.

@@ -446,6 +446,7 @@ impl Hosts {
                 .collect(),
             retry: crate::retry::RetryPolicy::with_retries(retries),
             stall,
+            requests_per_host: crate::registry::transport::DEFAULT_REQUESTS_PER_HOST,
         }
     }
 }

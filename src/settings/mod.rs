@@ -77,6 +77,8 @@ pub(crate) struct Settings {
     /// Images in flight at once.
     pub(crate) parallel: usize,
     pub(crate) blobs_in_flight: usize,
+    /// Requests waiting for an answer at once, per registry host.
+    pub(crate) requests_in_flight: usize,
     pub(crate) retries: u32,
     /// No byte for this long ends an attempt.
     pub(crate) stall: Duration,
@@ -334,6 +336,7 @@ impl Settings {
             copy,
             parallel: parallel(args.parallel, env, defaults)?,
             blobs_in_flight: args.blobs_in_flight as usize,
+            requests_in_flight: args.requests_in_flight as usize,
             retries,
             stall: Duration::from_secs(stall),
             hosts,

@@ -254,3 +254,57 @@ fn a_later_run_mounts_a_shared_layer_from_where_the_state_file_saw_it() {
         }
     }
 }
+
+/// `mirror` of `n` small images (three blobs each) from `src` into `namespace` of `target`.
+fn mirror_many(src: &Registry, target: &str, namespace: &str, n: u64, extra: &[&str]) -> Outcome {
+    let mut list = String::new();
+    for i in 0..n {
+        list.push_str(&format!(
+            "{}\n",
+            src.reference(&format!("team/app{i}"), "v1")
+        ));
+    }
+    let mut cli = bin();
+    cli.args(["mirror", "-f", "-", "--target-namespace", namespace])
+        .args(["--target-registry", target, "--parallel", "6"])
+        .args(extra)
+        .write_stdin(list);
+    cli.run_with_report()
+}
+
+#[test]
+fn the_requests_in_flight_to_a_registry_stay_within_the_budget() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    for i in 0..6 {
+        let img = image(
+            Format::Docker,
+            "linux",
+            "amd64",
+            None,
+            &[3_000, 4_000],
+            1500 + i,
+        );
+        push_image(&src.client(), &format!("team/app{i}"), Some("v1"), &img);
+    }
+    // A slow link, so that requests overlap whenever they may.
+    let link = crate::support::Proxy::start(&dst.base_url(), Box::new(|_, _, _, _| None));
+    link.set_latency(std::time::Duration::from_millis(30));
+
+    let o = mirror_many(
+        &src,
+        &link.host(),
+        "budget",
+        6,
+        &["--requests-in-flight", "2"],
+    );
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert_eq!(o.report["summary"]["copied"], 6, "{}", o.report);
+    let most = link.take_most_in_flight();
+    assert!((1..=2).contains(&most), "{most} requests at once");
+    // The same run with the default budget has more in flight: the budget is what held it.
+    let o = mirror_many(&src, &link.host(), "free", 6, &[]);
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    let most = link.take_most_in_flight();
+    assert!(most > 2, "{most} requests at once");
+}

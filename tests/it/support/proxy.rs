@@ -6,6 +6,7 @@
 //! registry's `Location` headers point back at the proxy.
 
 use std::net::TcpListener as StdTcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,6 +56,28 @@ struct ProxyState {
     client: reqwest::Client,
     rule: Rule,
     seen: Mutex<Vec<Seen>>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+    /// Added before each request is passed on (a slow link).
+    latency: Mutex<Duration>,
+}
+
+/// Counts a request as in flight while it lives.
+struct InFlight<'a>(&'a ProxyState);
+
+impl<'a> InFlight<'a> {
+    fn enter(state: &'a ProxyState) -> InFlight<'a> {
+        let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(state)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 pub struct Proxy {
@@ -75,6 +98,9 @@ impl Proxy {
                 .expect("proxy client"),
             rule,
             seen: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            most_in_flight: AtomicUsize::new(0),
+            latency: Mutex::new(Duration::ZERO),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -108,6 +134,16 @@ impl Proxy {
     pub fn seen(&self) -> Vec<Seen> {
         self.state.seen.lock().expect("seen").clone()
     }
+
+    /// Hold each request this long before passing it on, from now on.
+    pub fn set_latency(&self, latency: Duration) {
+        *self.state.latency.lock().expect("latency") = latency;
+    }
+
+    /// The most requests that were being answered at once (since the last reset), and reset.
+    pub fn take_most_in_flight(&self) -> usize {
+        self.state.most_in_flight.swap(0, Ordering::SeqCst)
+    }
 }
 
 impl Drop for Proxy {
@@ -119,8 +155,13 @@ impl Drop for Proxy {
 }
 
 async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response {
+    let _in_flight = InFlight::enter(&state);
     let (parts, body) = req.into_parts();
     let body = to_bytes(body, usize::MAX).await.expect("request body");
+    let latency = *state.latency.lock().expect("latency");
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let uri = parts
         .uri
         .path_and_query()
