@@ -101,10 +101,15 @@ cmd_prepare() {
   src="$(source_hash "$GITHUB_ACTION_PATH")"
   lock="none"
   if [ -f "$GITHUB_ACTION_PATH/Cargo.lock" ]; then lock="$(sha256_of "$GITHUB_ACTION_PATH/Cargo.lock")"; fi
+  local repository
+  repository="$(action_repository)"
+  if ! [[ "$repository" =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ ]]; then
+    die "cannot tell which repository the action comes from (got '$repository')"
+  fi
   local base="$TOOL_CACHE/registry-mirror"
   out mode "$mode"
   out target "$target"
-  out repository "$(action_repository)"
+  out repository "$repository"
   out release-dir "$base/$INPUT_VERSION/$target"
   out release-key "registry-mirror-release-$INPUT_VERSION-$target"
   out source-dir "$base/source-${src:0:16}/$target"
