@@ -174,6 +174,8 @@ cmd_download() {
     echo "build provenance not verified: gh is not installed (the sha256 checksum was checked)"
   elif [ -z "${GH_TOKEN:-}" ]; then
     echo "build provenance not verified: no token for gh (input github-token; the sha256 checksum was checked)"
+  elif ! gh attestation verify --help >/dev/null 2>&1; then
+    echo "build provenance not verified: this gh has no 'attestation verify' (too old; the sha256 checksum was checked)"
   elif gh attestation verify "$tmp/$asset" --repo "$REPOSITORY"; then
     echo "build provenance ok: $asset was built by a workflow of $REPOSITORY"
   else
