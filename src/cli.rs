@@ -346,6 +346,10 @@ pub struct CopyArgs {
     /// Images written at once (as many more are looked at ahead) [env: MAX_PARALLEL] [default: 5]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub parallel: Option<u32>,
+    /// Signatures, SBOMs and attestations that refer to a copied manifest follow it
+    /// [env: REFERRERS] [default: all]
+    #[arg(long, value_enum)]
+    pub referrers: Option<crate::copy::ReferrerMode>,
     /// Blob transfers in flight at once, over all images
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub blobs_in_flight: u32,

@@ -5,6 +5,8 @@
 pub const PLATFORMS: &str = "PLATFORMS";
 /// `v2s2`, `oci` or `preserve` (`--format`).
 pub const FORMAT: &str = "FORMAT";
+/// Which referrers follow their images (`--referrers`).
+pub const REFERRERS: &str = "REFERRERS";
 /// Images in flight at once (`--parallel`).
 pub const MAX_PARALLEL: &str = "MAX_PARALLEL";
 /// Retries per request (`--retries`).

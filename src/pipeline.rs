@@ -374,6 +374,13 @@ fn result_line(img: &ImageReport) -> String {
     for w in &img.warnings {
         line.push_str(&format!("\n  warning: {w}"));
     }
+    for r in &img.referrers {
+        let (kind, status) = (r.kind.as_str(), r.status.as_str());
+        line.push_str(&format!("\n  {kind} {} {status}", r.digest));
+        if let Some(why) = &r.reason {
+            line.push_str(&format!(": {why}"));
+        }
+    }
     line
 }
 

@@ -489,6 +489,7 @@ impl Flow {
                     "omitted": rows.len() - shown,
                     "failures": &failures[..shown_failures],
                     "failures_omitted": failures.len() - shown_failures,
+                    "referrers": crate::report::referrer_rows(&run.images, shown),
                     "pulls": &pulls[..shown.min(pulls.len())],
                     "run_url": self.links.run_url,
                 }),

@@ -12,7 +12,7 @@ use crate::copy::blob::{BlobOutcome, SMALL_BLOB};
 use crate::copy::push::{self, Fallback, PushPlan, PushPlanError, SourceTree};
 use crate::copy::source::Source;
 use crate::copy::target::{Target, Transfer};
-use crate::copy::{CopyOptions, Engine};
+use crate::copy::{referrers, CopyOptions, Engine};
 use crate::digest::Digest;
 use crate::layout::LayoutRef;
 use crate::reference::Reference;
@@ -226,6 +226,11 @@ impl Engine {
         //    cannot tell (a layout), the plan and the blobs decide below.
         if let Some(digest) = self.held_by_heads(target, head, existing, opts) {
             finish_skipped(report, &digest, opts, None);
+            let top = [referrers::Subject {
+                kept: digest == head.digest,
+                digest: head.digest.clone(),
+            }];
+            self.add_referrers(src, target, &top, opts, report).await;
             return Ok(None);
         }
 
@@ -235,12 +240,18 @@ impl Engine {
         if already_written(target, existing, &plan).await? {
             self.remember(target, &head.digest, opts, &plan.top.digest);
             finish_skipped(report, &plan.top.digest, opts, Some(&plan));
+            let subjects = subjects_of(&tree, &plan);
+            self.add_referrers(src, target, &subjects, opts, report)
+                .await;
             return Ok(None);
         }
         fill(report, &plan);
 
         if opts.dry_run {
             finish_dry_run(target, report, &plan, existing.is_some()).await?;
+            let subjects = subjects_of(&tree, &plan);
+            self.add_referrers(src, target, &subjects, opts, report)
+                .await;
             return Ok(None);
         }
         Ok(Some((tree, plan)))
@@ -280,6 +291,9 @@ impl Engine {
         };
         report.status = Status::Copied;
         self.remember(&target, &head.digest, opts, &written.top.digest);
+        let subjects = subjects_of(&tree, &written);
+        self.add_referrers(&src, &target, &subjects, opts, &mut report)
+            .await;
         info!(source = %src.describe(), target = %to, digest = %written.top.digest, bytes = report.bytes, "copied");
         report.duration_ms = (spent + start.elapsed()).as_millis() as u64;
         report
@@ -306,6 +320,31 @@ impl Engine {
         (remembered == e.digest.as_str()).then(|| e.digest.clone())
     }
 
+    /// The image's referrers after it (`--referrers`). One that could not be copied fails the
+    /// image (a re-run finds it again); one that cannot follow a converted subject does not.
+    async fn add_referrers(
+        &self,
+        src: &Source,
+        target: &Target,
+        subjects: &[referrers::Subject],
+        opts: &CopyOptions,
+        report: &mut ImageReport,
+    ) {
+        report.referrers = self.follow_referrers(src, target, subjects, opts).await;
+        let failed = report
+            .referrers
+            .iter()
+            .filter(|r| r.status == crate::report::ReferrerStatus::Failed)
+            .count();
+        if failed > 0 {
+            report.status = Status::Failed;
+            report.error = Some(format!(
+                "the image is in place, but {failed} of its signatures, SBOMs or attestations \
+                 could not be copied (see its referrers); a re-run copies them"
+            ));
+        }
+    }
+
     /// Keep what the source became (`--state`), for targets whose HEADs decide next time.
     fn remember(&self, target: &Target, source: &Digest, opts: &CopyOptions, written: &Digest) {
         if let Some(state) = self
@@ -316,6 +355,18 @@ impl Engine {
             state.record(source, opts, written);
         }
     }
+}
+
+/// The source manifests of a copy as referrer subjects, kept where `plan` writes them
+/// unchanged.
+fn subjects_of(tree: &SourceTree, plan: &PushPlan) -> Vec<referrers::Subject> {
+    let source: Vec<&Digest> = std::iter::once(&tree.top.digest)
+        .chain(tree.children.keys())
+        .collect();
+    let written: Vec<&Digest> = std::iter::once(&plan.top.digest)
+        .chain(plan.children.iter().map(|c| &c.digest))
+        .collect();
+    referrers::subjects(&source, &written)
 }
 
 /// The outcome when the target already holds what would be written. The fast path (one HEAD

@@ -18,6 +18,7 @@ pub mod batch;
 mod blob;
 pub mod image;
 mod push;
+pub mod referrers;
 mod source;
 pub mod state;
 mod target;
@@ -52,6 +53,30 @@ pub enum Format {
     Preserve,
 }
 
+/// Which referrers (signatures, SBOMs, attestations: manifests whose `subject` is a copied
+/// manifest, and cosign's `sha256-<hex>.sig|.att|.sbom` tags) follow their images.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ReferrerMode {
+    /// Every referrer.
+    #[default]
+    All,
+    /// Signatures only (cosign, notation, sigstore bundles).
+    Signatures,
+    /// None.
+    None,
+}
+
 /// Which platforms of a multi-arch source to keep.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Platforms {
@@ -76,6 +101,7 @@ pub struct CopyOptions {
     pub dry_run: bool,
     /// Upload in chunks of this many bytes instead of one streamed request.
     pub chunk_size: Option<u64>,
+    pub referrers: ReferrerMode,
 }
 
 /// What every copy of a run shares.
@@ -87,6 +113,8 @@ pub struct Engine {
     pub bytes_moved: Arc<std::sync::atomic::AtomicU64>,
     /// What converted sources became (`--state FILE`), when kept.
     pub state: Option<state::State>,
+    /// Which registries lack the referrers API; source repositories' tags.
+    referrer_memory: referrers::Memory,
     /// OCI layouts written in this run, one handle per directory (they serialize `index.json`).
     layouts: std::sync::Mutex<HashMap<PathBuf, Arc<Layout>>>,
 }
@@ -101,6 +129,7 @@ impl Engine {
             blob_slots: tokio::sync::Semaphore::new(blobs_in_flight.max(1)),
             bytes_moved: Arc::default(),
             layouts: Default::default(),
+            referrer_memory: Default::default(),
             state: None,
         }
     }

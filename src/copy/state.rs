@@ -202,6 +202,7 @@ mod tests {
             format: Format::V2s2,
             dry_run: false,
             chunk_size: None,
+            referrers: crate::copy::ReferrerMode::All,
         };
         let (a, b) = (Digest::sha256(b"a"), Digest::sha256(b"b"));
         let s = State::load(&path).expect("state");
@@ -258,6 +259,7 @@ mod tests {
             format: Format::V2s2,
             dry_run: false,
             chunk_size: None,
+            referrers: crate::copy::ReferrerMode::All,
         };
         let (a, b) = (Digest::sha256(b"a"), Digest::sha256(b"b"));
         let first = serde_json::json!({ key(&a, &opts): b.to_string() });

@@ -150,6 +150,13 @@ pub async fn plan(
                 repository: src.to_string(),
                 source: Box::new(source),
             })?;
+        // The run's referrer lookups read this listing instead of listing again.
+        engine.know_tags(client.host(), src.repository(), &tags);
+        // Signature, SBOM and attestation tags (`sha256-<hex>`, `.sig`, `.att`, `.sbom`) are
+        // not images: they follow the images they refer to (`--referrers`).
+        let (referrer_tags, tags): (Vec<String>, Vec<String>) = tags
+            .into_iter()
+            .partition(|t| crate::copy::referrers::is_referrer_tag(t));
         let created = if spec.filter.sort == Sort::Created {
             let (candidates, _) = spec.filter.matching(&tags);
             info!(
@@ -169,14 +176,16 @@ pub async fn plan(
                 target: dst.with_tag(t),
             });
         }
+        let follows = "a signature, SBOM or attestation tag: it follows the image it refers to";
         selections.push(RepoSelection {
             source: src.to_string(),
             target: dst.to_string(),
-            tags: tags.len(),
+            tags: tags.len() + referrer_tags.len(),
             kept: selection.kept,
             dropped: selection
                 .dropped
                 .into_iter()
+                .chain(referrer_tags.into_iter().map(|t| (t, follows.to_string())))
                 .map(|(tag, reason)| DroppedTag { tag, reason })
                 .collect(),
         });

@@ -216,6 +216,11 @@ impl Descriptor {
         })
     }
 
+    /// The descriptor's `artifactType` (referrers carry it in their index entries).
+    pub fn artifact_type(&self) -> Option<&str> {
+        self.raw.get("artifactType").and_then(Value::as_str)
+    }
+
     /// A BuildKit attestation entry of an index: platform `unknown/unknown` or the
     /// `vnd.docker.reference.type: attestation-manifest` annotation.
     pub fn is_attestation(&self) -> bool {

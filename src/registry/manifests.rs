@@ -174,6 +174,20 @@ impl RegistryClient {
         reference: &str,
         manifest: &RawManifest,
     ) -> Result<(), RegistryError> {
+        self.manifest_put_answer(repo, reference, manifest)
+            .await
+            .map(|_| ())
+    }
+
+    /// [`Self::manifest_put`], telling whether the registry answered with an `OCI-Subject`
+    /// header: it then keeps referrers itself (the referrers API), and no fallback index is
+    /// due. A write found landed after a lost answer says `false` (not known).
+    pub async fn manifest_put_answer(
+        &self,
+        repo: &str,
+        reference: &str,
+        manifest: &RawManifest,
+    ) -> Result<bool, RegistryError> {
         let url = self
             .url(&format!("v2/{repo}/manifests/{reference}"))
             .await?;
@@ -204,7 +218,7 @@ impl RegistryClient {
                             expected: manifest.digest.clone(),
                             actual: d,
                         }),
-                        _ => Ok(()),
+                        _ => Ok(resp.headers().contains_key("oci-subject")),
                     }
                 })
                 .await;
@@ -219,7 +233,7 @@ impl RegistryClient {
                                 repo,
                                 reference, "the manifest PUT had landed; its answer was lost"
                             );
-                            return Ok(());
+                            return Ok(false);
                         }
                     }
                     debug!(repo, reference, attempt, error = %e, "sending the manifest again");

@@ -5,7 +5,7 @@
 use crate::render::templates::{Templates, SUMMARY};
 use crate::report::{human_bytes, RunReport, Status};
 
-fn short(d: &Option<String>) -> String {
+pub(crate) fn short(d: &Option<String>) -> String {
     d.as_deref()
         .map(|d| {
             d.strip_prefix("sha256:")
@@ -76,6 +76,7 @@ fn context(report: &RunReport, title: &str) -> serde_json::Value {
         },
         "images": images,
         "failures": failures,
+        "referrers": crate::report::referrer_rows(&report.images, 1000),
         "sync": sync,
     })
 }

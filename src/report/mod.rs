@@ -28,6 +28,86 @@ pub struct BlobCounts {
     pub mounted: u64,
 }
 
+/// What kind of thing refers to an image (`referrers` of the report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReferrerKind {
+    /// cosign, notation, a sigstore bundle.
+    Signature,
+    /// SPDX, CycloneDX.
+    Sbom,
+    /// in-toto statements (provenance, vulnerability scans, ...).
+    Attestation,
+    /// Any other artifact.
+    Artifact,
+}
+
+impl ReferrerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferrerKind::Signature => "signature",
+            ReferrerKind::Sbom => "sbom",
+            ReferrerKind::Attestation => "attestation",
+            ReferrerKind::Artifact => "artifact",
+        }
+    }
+}
+
+/// What became of one referrer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReferrerStatus {
+    /// Written to the target.
+    Copied,
+    /// Already at the target, or left out by `--referrers`.
+    Skipped,
+    /// Cannot follow: its subject was converted (a new digest).
+    Dropped,
+    /// Dry run: would be copied.
+    Planned,
+    Failed,
+}
+
+impl ReferrerStatus {
+    /// As the text outputs say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferrerStatus::Copied => "copied",
+            ReferrerStatus::Skipped => "skipped",
+            ReferrerStatus::Dropped => "dropped",
+            ReferrerStatus::Planned => "would copy",
+            ReferrerStatus::Failed => "failed",
+        }
+    }
+}
+
+/// One referrer of an image: a signature, SBOM or attestation of one of its manifests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ReferrerReport {
+    pub kind: ReferrerKind,
+    pub digest: String,
+    pub status: ReferrerStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The Markdown outputs' rows of referrers: the image's source, the kind, a short digest, the
+/// status and the reason. At most `limit` rows.
+pub fn referrer_rows(images: &[ImageReport], limit: usize) -> Vec<serde_json::Value> {
+    images
+        .iter()
+        .flat_map(|i| i.referrers.iter().map(move |r| (i, r)))
+        .take(limit)
+        .map(|(i, r)| {
+            serde_json::json!({
+                "source": i.source, "kind": r.kind.as_str(),
+                "digest": markdown::short(&Some(r.digest.clone())), "status": r.status.as_str(),
+                "reason": r.reason,
+            })
+        })
+        .collect()
+}
+
 /// One image of a run.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ImageReport {
@@ -50,6 +130,9 @@ pub struct ImageReport {
     pub action: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Signatures, SBOMs and attestations of its manifests (`--referrers`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub referrers: Vec<ReferrerReport>,
 }
 
 impl ImageReport {
@@ -69,6 +152,7 @@ impl ImageReport {
             error: None,
             action: None,
             warnings: Vec::new(),
+            referrers: Vec::new(),
         }
     }
 }
@@ -83,6 +167,12 @@ impl ImageReport {
         }
         for t in self.warnings.iter_mut().chain(self.dropped.iter_mut()) {
             *t = inert(t, 1024);
+        }
+        for r in &mut self.referrers {
+            r.digest = inert(&r.digest, 100);
+            if let Some(why) = &r.reason {
+                r.reason = Some(inert(why, 1024));
+            }
         }
     }
 }

@@ -12,7 +12,7 @@
 pub(crate) mod hosts;
 
 use crate::cli::{CopyArgs, NotifyArgs, TargetArgs};
-use crate::copy::{CopyOptions, Format, Platforms};
+use crate::copy::{CopyOptions, Format, Platforms, ReferrerMode};
 use crate::input::config::{self, Config, NotifyOn};
 use crate::notify::Channel;
 use crate::plan::naming::Namespace;
@@ -179,6 +179,27 @@ fn format(
     Ok(config.and_then(|c| c.format).unwrap_or(Format::V2s2))
 }
 
+/// `--referrers`, else `REFERRERS`, else the config's, else `all`.
+fn referrers(
+    flag: Option<ReferrerMode>,
+    env: &dyn Environment,
+    config: Option<&config::Settings>,
+) -> Result<ReferrerMode, UsageError> {
+    if let Some(r) = flag {
+        return Ok(r);
+    }
+    if let Some(text) = env.var(crate::env::REFERRERS) {
+        return clap::ValueEnum::from_str(text.trim(), true).map_err(|_| {
+            UsageError::new(format!(
+                "`REFERRERS`: `{}` is not a choice",
+                crate::untrusted::inert(&text, 40)
+            ))
+            .hint("use `all`, `signatures` or `none`")
+        });
+    }
+    Ok(config.and_then(|c| c.referrers).unwrap_or_default())
+}
+
 /// Images in flight: `--parallel`, else `MAX_PARALLEL`, else the config's, else 5.
 fn parallel(
     flag: Option<u32>,
@@ -295,6 +316,7 @@ impl Settings {
             format: format(args.format, env, defaults)?,
             dry_run: args.dry_run,
             chunk_size: args.chunk_size,
+            referrers: referrers(args.referrers, env, defaults)?,
         };
         let retries = match args.retries {
             Some(n) => n,
@@ -372,6 +394,7 @@ impl Settings {
         let copy = CopyOptions {
             platforms: platforms(args.all_platforms, args.platform.as_deref(), env, Some(job))?,
             format: format(args.format, env, Some(job))?,
+            referrers: referrers(args.referrers, env, Some(job))?,
             ..self.copy.clone()
         };
         Ok((copy, parallel(args.parallel, env, Some(job))?))

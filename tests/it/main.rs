@@ -15,6 +15,7 @@ mod issue_flow;
 mod layout;
 mod mirror;
 mod notify;
+mod referrers;
 mod requests;
 mod run_config;
 mod shards;

@@ -34,6 +34,7 @@ pub struct Settings {
     pub format: Option<Format>,
     pub naming: Option<Naming>,
     pub parallel: Option<u32>,
+    pub referrers: Option<crate::copy::ReferrerMode>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -339,6 +340,7 @@ pub(crate) fn merged(defaults: &Settings, job: &Settings) -> Settings {
         format: job.format.or(defaults.format),
         naming: job.naming.or(defaults.naming),
         parallel: job.parallel.or(defaults.parallel),
+        referrers: job.referrers.or(defaults.referrers),
     }
 }
 
@@ -357,6 +359,7 @@ const KEYS: &[&str] = &[
     "format",
     "naming",
     "parallel",
+    "referrers",
     "insecure",
     "ca_cert",
     "username_env",

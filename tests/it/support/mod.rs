@@ -26,6 +26,7 @@ mod image;
 mod proxy;
 mod receiver;
 mod registry;
+pub mod signing;
 mod tls;
 mod token;
 
@@ -48,7 +49,7 @@ pub use image::{
     DOCKER_LAYER, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, INTOTO_LAYER, OCI_CONFIG, OCI_EMPTY,
     OCI_EMPTY_DIGEST, OCI_INDEX, OCI_LAYER, OCI_LAYER_ZSTD, OCI_MANIFEST,
 };
-pub use proxy::{Proxy, Refusal, Rule, Seen};
+pub use proxy::{After, Proxy, Refusal, Rule, Seen};
 pub use receiver::{Received, Receiver, Reply};
 pub use registry::{Auth, Registry, TOKEN_ISSUER, TOKEN_SERVICE};
 pub use token::{TokenRequest, REFRESH_TOKEN};

@@ -51,10 +51,15 @@ impl Refusal {
 /// registry. Called once per request, in arrival order.
 pub type Rule = Box<dyn Fn(&Method, &str, &HeaderMap, &[u8]) -> Option<Refusal> + Send + Sync>;
 
+/// Sees each request the registry answered (method, path and query, request body, status) and
+/// may add headers to the answer: a feature the real registry lacks (`OCI-Subject`).
+pub type After = Box<dyn Fn(&Method, &str, &[u8], u16, &mut HeaderMap) + Send + Sync>;
+
 struct ProxyState {
     upstream: String,
     client: reqwest::Client,
     rule: Rule,
+    after: Option<After>,
     seen: Mutex<Vec<Seen>>,
     /// Requests being answered now, and the most there ever were at once.
     in_flight: AtomicUsize,
@@ -89,6 +94,11 @@ pub struct Proxy {
 impl Proxy {
     /// Proxies to `upstream` (e.g. `http://127.0.0.1:5000`, no trailing slash).
     pub fn start(upstream: &str, rule: Rule) -> Proxy {
+        Proxy::start_with(upstream, rule, None)
+    }
+
+    /// [`Proxy::start`], with `after` seeing every answer the registry gave.
+    pub fn start_with(upstream: &str, rule: Rule, after: Option<After>) -> Proxy {
         let state = Arc::new(ProxyState {
             upstream: upstream.trim_end_matches('/').to_string(),
             client: reqwest::Client::builder()
@@ -97,6 +107,7 @@ impl Proxy {
                 .build()
                 .expect("proxy client"),
             rule,
+            after,
             seen: Mutex::new(Vec::new()),
             in_flight: AtomicUsize::new(0),
             most_in_flight: AtomicUsize::new(0),
@@ -215,14 +226,21 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
             out = out.header(k, v);
         }
     }
-    let upstream = out.body(body).send().await.expect("upstream registry");
+    let upstream = out
+        .body(body.clone())
+        .send()
+        .await
+        .expect("upstream registry");
     let status = upstream.status();
     state
         .seen
         .lock()
         .expect("seen")
         .push(record(status.as_u16()));
-    let headers = upstream.headers().clone();
+    let mut headers = upstream.headers().clone();
+    if let Some(after) = &state.after {
+        after(&parts.method, &uri, &body, status.as_u16(), &mut headers);
+    }
     let bytes = upstream.bytes().await.expect("upstream body");
     let mut resp = Response::new(Body::from(bytes));
     *resp.status_mut() = status;
