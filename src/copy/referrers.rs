@@ -272,6 +272,13 @@ impl Follow<'_> {
                     }
                     true
                 }
+                // A target that takes no such manifest (Aliyun ACR and its empty configs): the
+                // image stands without it, and the report says why.
+                Err(e) if e.is_manifest_refusal() => {
+                    warn!(referrer = %report.digest, error = %e, "the target refuses a referrer");
+                    report.reason = Some(format!("the target refuses it: {e}"));
+                    false
+                }
                 Err(e) => {
                     warn!(referrer = %report.digest, error = %e, "cannot copy a referrer");
                     report.status = ReferrerStatus::Failed;

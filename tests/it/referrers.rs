@@ -410,3 +410,57 @@ fn with_the_referrers_api_on_both_sides_no_tag_schema_is_written() {
         "{dst_seen:#?}"
     );
 }
+
+#[test]
+fn a_target_that_refuses_artifacts_keeps_the_image_and_says_why() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    let s = signed_image(&src);
+    // Aliyun ACR's answer to a manifest with the empty config.
+    let acr = crate::support::Proxy::start(
+        &dst.base_url(),
+        Box::new(|method, uri, _, body| {
+            let empty = String::from_utf8_lossy(body).contains(crate::support::OCI_EMPTY);
+            (method == axum::http::Method::PUT && uri.contains("/manifests/") && empty).then(|| {
+                crate::support::Refusal::error(
+                    403,
+                    "DENIED",
+                    "unknown manifest class for application/vnd.oci.empty.v1+json",
+                )
+            })
+        }),
+    );
+    let mut cli = bin();
+    cli.args([
+        "copy",
+        &src.reference("app", "v1"),
+        &acr.reference("mirror/app", "v1"),
+        "--format",
+        "preserve",
+    ]);
+    let o = cli.run_with_report();
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert_eq!(o.report["images"][0]["status"], "copied");
+    let list = o.report["images"][0]["referrers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let of = |a: &Artifact| {
+        list.iter()
+            .find(|r| r["digest"] == a.digest.as_str())
+            .cloned()
+    };
+    // The cosign signature (a plain image manifest) goes; the artifacts are refused.
+    assert_eq!(of(&s.cosign).expect("cosign")["status"], "copied");
+    for a in [&s.notation, &s.sbom] {
+        let r = of(a).expect("listed");
+        assert_eq!(r["status"], "skipped", "{r}");
+        assert!(
+            r["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("unknown manifest class"),
+            "{r}"
+        );
+    }
+}
