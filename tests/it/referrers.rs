@@ -464,3 +464,76 @@ fn a_target_that_refuses_artifacts_keeps_the_image_and_says_why() {
         );
     }
 }
+
+#[test]
+fn referrers_land_whole_through_faults_on_their_requests() {
+    use crate::support::{Fault, Kind};
+    let src = Registry::anonymous();
+    let s = signed_image(&src);
+    // (side, kind, which request of that kind, fault). At the source the image's own manifest
+    // is the first GET, so the second is a referrer's; at the target the tag's PUT is first.
+    let cases = [
+        ("source", Kind::Referrers, 1, Fault::Status(503)),
+        ("source", Kind::TagList, 1, Fault::Cut),
+        ("source", Kind::ManifestGet, 2, Fault::Corrupt),
+        ("source", Kind::ManifestGet, 3, Fault::Stall),
+        ("target", Kind::ManifestPut, 2, Fault::LoseAnswer),
+        ("target", Kind::ManifestPut, 3, Fault::Status(500)),
+        ("target", Kind::ManifestHead, 2, Fault::Status(502)),
+    ];
+    // The cases wait out retry delays, not each other: one thread each.
+    std::thread::scope(|scope| {
+        for case in cases {
+            let (src, s) = (&src, &s);
+            scope.spawn(move || one_fault(src, s, case));
+        }
+    });
+}
+
+/// One case of [`referrers_land_whole_through_faults_on_their_requests`].
+fn one_fault(
+    src: &Registry,
+    s: &Signed,
+    (side, kind, n, fault): (&str, crate::support::Kind, usize, crate::support::Fault),
+) {
+    use crate::support::{FaultPlan, FaultProxy};
+    let dst = Registry::anonymous();
+    let plan = || FaultPlan::none().nth(kind, n, fault.clone());
+    let (src_plan, dst_plan) = match side {
+        "source" => (plan(), FaultPlan::none()),
+        _ => (FaultPlan::none(), plan()),
+    };
+    let (from, to) = (
+        FaultProxy::over(src, src_plan),
+        FaultProxy::over(&dst, dst_plan),
+    );
+    let mut cli = bin();
+    cli.args([
+        "copy",
+        &from.reference("app", "v1"),
+        &to.reference("mirror/app", "v1"),
+        "--format",
+        "preserve",
+        "--stall-timeout",
+        "1",
+    ]);
+    let o = cli.run_with_report();
+    let case = format!("{side} {kind:?} #{n} {fault:?}");
+    assert_eq!(o.code, 0, "{case}\n{}\n{}", o.stdout, o.stderr);
+    let injected = from.injected().len() + to.injected().len();
+    assert_eq!(injected, 1, "{case}: the fault was played");
+    assert!(
+        referrers(&o).iter().all(|(_, _, st)| st == "copied") && referrers(&o).len() == 4,
+        "{case}: {}",
+        o.report
+    );
+    let c = dst.client();
+    for a in [&s.notation, &s.sbom, &s.sbom_signature] {
+        assert_holds(&c, "mirror/app", None, a);
+    }
+    assert_eq!(
+        index_digests(&c, "mirror/app", &s.img.digest),
+        vec![s.notation.digest.clone(), s.sbom.digest.clone()],
+        "{case}"
+    );
+}
