@@ -657,6 +657,12 @@ mod tests {
         ok.platforms = vec!["linux/amd64".into(), "linux/arm64".into()];
         ok.bytes = 3 << 20;
         ok.duration_ms = 1500;
+        ok.referrers = vec![crate::report::ReferrerReport {
+            kind: crate::report::ReferrerKind::Signature,
+            digest: format!("sha256:{}", "cd".repeat(32)),
+            status: crate::report::ReferrerStatus::Copied,
+            reason: None,
+        }];
         let mut bad = crate::report::ImageReport::new(
             "quay.io/team/app:2`x",
             "registry.example.com/mirrors/app:2",
@@ -692,6 +698,12 @@ mod tests {
              ```\n\
              \n\
              An allowed author can comment `/retry` to copy what is still missing.\n\
+             \n\
+             #### Signatures, SBOMs and attestations\n\
+             \n\
+             | image | kind | digest | status |\n\
+             |---|---|---|---|\n\
+             | `docker.io/library/nginx:1.27` | signature | `sha256:cdcdcdcdcdcd` | copied |\n\
              \n\
              #### Pull\n\
              \n\

@@ -132,6 +132,45 @@ mod tests {
         assert!(md.contains("`x\\|y`"));
         assert!(md.contains("boom &lt;b&gt;@\u{2060}team&lt;/b&gt;"), "{md}");
         assert!(md.contains("**2** images: 1 copied, 0 up to date, 1 failed"));
+        assert!(
+            !md.contains("Signatures, SBOMs"),
+            "no section without referrers"
+        );
+    }
+
+    #[test]
+    fn lists_referrers_with_their_reasons_escaped() {
+        use crate::report::{ReferrerKind, ReferrerReport, ReferrerStatus};
+        let mut img = ImageReport::new("ghcr.io/o/app:1", "r/ns/app:1");
+        img.status = Status::Copied;
+        img.referrers = vec![
+            ReferrerReport {
+                kind: ReferrerKind::Signature,
+                digest: format!("sha256:{}", "b".repeat(64)),
+                status: ReferrerStatus::Copied,
+                reason: None,
+            },
+            ReferrerReport {
+                kind: ReferrerKind::Sbom,
+                digest: format!("sha256:{}", "c".repeat(64)),
+                status: ReferrerStatus::Dropped,
+                reason: Some("converted <i>@all</i>; hint: --format preserve".into()),
+            },
+        ];
+        for lang in ["en", "zh"] {
+            let r = RunReport::new(
+                SystemTime::UNIX_EPOCH,
+                Duration::ZERO,
+                false,
+                vec![img.clone()],
+            );
+            let md = render(&r, "copy", lang);
+            assert!(
+                md.contains("| `ghcr.io/o/app:1` | signature | `sha256:bbbbbbbbbbbb` | copied |"),
+                "{md}"
+            );
+            assert!(md.contains("| sbom | `sha256:cccccccccccc` | dropped: converted &lt;i&gt;@\u{2060}all&lt;/i&gt;; hint: --format preserve |"), "{md}");
+        }
     }
 
     #[test]
