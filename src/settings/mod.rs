@@ -560,6 +560,35 @@ mod tests {
     }
 
     #[test]
+    fn referrers_from_flag_environment_job_and_defaults() {
+        let c = config(
+            "version: 1\ndefaults:\n  referrers: signatures\njobs:\n  - name: a\n    images: x:1\n    referrers: none\n  - name: b\n    images: y:1\n",
+        );
+        assert_eq!(
+            resolve(&[], &[], None).expect("plain").copy.referrers,
+            ReferrerMode::All
+        );
+        let base = resolve(&[], &[], Some(&c)).expect("config");
+        assert_eq!(base.copy.referrers, ReferrerMode::Signatures);
+        let none = BTreeMap::new();
+        let job = |i: usize| crate::input::config::merged(&c.defaults, &c.jobs[i].settings);
+        let (a, _) = base.for_job(&copy_args(&[]), &none, &job(0)).expect("a");
+        let (b, _) = base.for_job(&copy_args(&[]), &none, &job(1)).expect("b");
+        assert_eq!(
+            (a.referrers, b.referrers),
+            (ReferrerMode::None, ReferrerMode::Signatures)
+        );
+        let env: BTreeMap<&str, &str> = [("REFERRERS", "all")].into_iter().collect();
+        let (a, _) = base.for_job(&copy_args(&[]), &env, &job(0)).expect("env");
+        assert_eq!(a.referrers, ReferrerMode::All);
+        let args = copy_args(&["--referrers", "none"]);
+        let (b, _) = base.for_job(&args, &env, &job(1)).expect("flag");
+        assert_eq!(b.referrers, ReferrerMode::None);
+        let e = resolve(&[], &[("REFERRERS", "some")], None).expect_err("bad");
+        assert_eq!(e.message, "`REFERRERS`: `some` is not a choice");
+    }
+
+    #[test]
     fn bad_environment_values_are_usage_errors_naming_the_variable() {
         let e = resolve(&[], &[("MAX_PARALLEL", "lots")], None).expect_err("bad");
         assert_eq!(
