@@ -226,11 +226,16 @@ impl Engine {
         //    cannot tell (a layout), the plan and the blobs decide below.
         if let Some(digest) = self.held_by_heads(target, head, existing, opts) {
             finish_skipped(report, &digest, opts, None);
-            let top = [referrers::Subject {
-                kept: digest == head.digest,
-                digest: head.digest.clone(),
-            }];
-            self.add_referrers(src, target, &top, opts, report).await;
+            // The index's children as the last copy took them (`--state`): their signatures
+            // are looked for too, without reading the index.
+            let kept = digest == head.digest;
+            let remembered = self.state.as_ref().map(|s| s.children(&head.digest));
+            let subjects: Vec<referrers::Subject> = std::iter::once(head.digest.clone())
+                .chain(remembered.unwrap_or_default())
+                .map(|digest| referrers::Subject { digest, kept })
+                .collect();
+            self.add_referrers(src, target, &subjects, opts, report)
+                .await;
             return Ok(None);
         }
 
@@ -241,6 +246,7 @@ impl Engine {
             self.remember(target, &head.digest, opts, &plan.top.digest);
             finish_skipped(report, &plan.top.digest, opts, Some(&plan));
             let subjects = subjects_of(&tree, &plan);
+            self.remember_children(target, &head.digest, &subjects);
             self.add_referrers(src, target, &subjects, opts, report)
                 .await;
             return Ok(None);
@@ -292,6 +298,7 @@ impl Engine {
         report.status = Status::Copied;
         self.remember(&target, &head.digest, opts, &written.top.digest);
         let subjects = subjects_of(&tree, &written);
+        self.remember_children(&target, &head.digest, &subjects);
         self.add_referrers(&src, &target, &subjects, opts, &mut report)
             .await;
         info!(source = %src.describe(), target = %to, digest = %written.top.digest, bytes = report.bytes, "copied");
@@ -342,6 +349,23 @@ impl Engine {
                 "the image is in place, but {failed} of its signatures, SBOMs or attestations \
                  could not be copied (see its referrers); a re-run copies them"
             ));
+        }
+    }
+
+    /// Keep the children a copy took from the source index `top` (`--state`), the subjects a
+    /// re-run stopped by the HEADs looks for referrers of.
+    fn remember_children(&self, target: &Target, top: &Digest, subjects: &[referrers::Subject]) {
+        if let Some(state) = self
+            .state
+            .as_ref()
+            .filter(|_| target.manifests_imply_blobs())
+        {
+            let children: Vec<&Digest> = subjects
+                .iter()
+                .map(|s| &s.digest)
+                .filter(|d| *d != top)
+                .collect();
+            state.record_children(top, &children);
         }
     }
 

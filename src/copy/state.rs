@@ -22,9 +22,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// At most this many remembered blob holders (about 150 bytes each); beyond it, those this run
-/// did not touch are dropped first.
+/// At most this many remembered blob holders (about 150 bytes each), and as many indexes'
+/// children; beyond it, those this run did not touch are dropped first.
 const HOLDERS_MAX: usize = 100_000;
+/// At most this many children are remembered of one index.
+const CHILDREN_MAX: usize = 64;
 
 #[derive(Default, Serialize, Deserialize)]
 struct Content {
@@ -33,6 +35,10 @@ struct Content {
     /// "registry host, blob digest" -> a repository there that held it.
     #[serde(default)]
     holders: BTreeMap<String, String>,
+    /// A source index's digest -> the child manifests a copy took from it: the subjects whose
+    /// signatures a re-run looks for when two HEADs said the image is up to date.
+    #[serde(default)]
+    children: BTreeMap<String, Vec<String>>,
 }
 
 /// What a file may hold: the current layout, or the first one (the written map alone).
@@ -63,6 +69,22 @@ fn key(source: &Digest, opts: &CopyOptions) -> String {
         opts.platforms.describe().join(",")
     )
     .to_lowercase()
+}
+
+/// Keep `map` within [`HOLDERS_MAX`] entries, dropping those this run did not touch first.
+fn prune<V>(map: &mut BTreeMap<String, V>, touched: &HashSet<String>) {
+    if map.len() <= HOLDERS_MAX {
+        return;
+    }
+    let mut spare = map.len() - HOLDERS_MAX;
+    map.retain(|k, _| {
+        let drop = spare > 0 && !touched.contains(k);
+        spare -= usize::from(drop);
+        !drop
+    });
+    while map.len() > HOLDERS_MAX {
+        map.pop_last();
+    }
 }
 
 fn holder_key(host: &str, digest: &Digest) -> String {
@@ -132,6 +154,34 @@ impl State {
             .cloned()
     }
 
+    /// The child manifests a copy took from the source index `top` last time.
+    pub(crate) fn children(&self, top: &Digest) -> Vec<Digest> {
+        self.inner()
+            .content
+            .children
+            .get(top.as_str())
+            .map(|l| l.iter().filter_map(|d| d.parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Remember the children taken from `top` (nothing for a single image).
+    pub(crate) fn record_children(&self, top: &Digest, children: &[&Digest]) {
+        if children.is_empty() {
+            return;
+        }
+        let list: Vec<String> = children
+            .iter()
+            .take(CHILDREN_MAX)
+            .map(|d| d.to_string())
+            .collect();
+        let mut inner = self.inner();
+        inner.touched.insert(top.to_string());
+        if inner.content.children.get(top.as_str()) != Some(&list) {
+            inner.content.children.insert(top.to_string(), list);
+            inner.changed = true;
+        }
+    }
+
     /// `repo` of `host` holds `digest` (seen in this run).
     pub(crate) fn hold(&self, host: &str, digest: &Digest, repo: &str) {
         let k = holder_key(host, digest);
@@ -166,17 +216,8 @@ impl State {
             let Inner {
                 content, touched, ..
             } = &mut *inner;
-            if content.holders.len() > HOLDERS_MAX {
-                let mut spare = content.holders.len() - HOLDERS_MAX;
-                content.holders.retain(|k, _| {
-                    let drop = spare > 0 && !touched.contains(k);
-                    spare -= usize::from(drop);
-                    !drop
-                });
-                while content.holders.len() > HOLDERS_MAX {
-                    content.holders.pop_last();
-                }
-            }
+            prune(&mut content.holders, touched);
+            prune(&mut content.children, touched);
             serde_json::to_vec_pretty(content).unwrap_or_default()
         };
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -244,6 +285,11 @@ mod tests {
         );
         s.forget("reg:5000", &d, "ns/a");
         assert_eq!(s.holder("reg:5000", &d), None);
+        // An index's children, for the next run's referrer lookups.
+        let (top, child) = (Digest::sha256(b"index"), Digest::sha256(b"child"));
+        assert!(s.children(&top).is_empty());
+        s.record_children(&top, &[&child]);
+        assert_eq!(s.children(&top), vec![child.clone()]);
         // Seen in this run: a stale forget does not undo it.
         s.hold("reg:5000", &e, "ns/c");
         s.forget("reg:5000", &e, "ns/c");

@@ -537,3 +537,51 @@ fn one_fault(
         "{case}"
     );
 }
+
+#[test]
+fn a_rerun_stopped_by_the_heads_finds_a_new_signature_of_a_platform_through_the_state_file() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    let amd = image(Format::Oci, "linux", "amd64", None, &[3_000], 61);
+    let arm = image(Format::Oci, "linux", "arm64", None, &[3_500], 62);
+    let idx = index(Format::Oci, vec![amd.clone(), arm], AttestationStyle::None);
+    push_index(&src.client(), "app", "v1", &idx);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state.json");
+    let args = [
+        "--all-platforms",
+        "--format",
+        "preserve",
+        "--state",
+        state.to_str().expect("utf-8"),
+    ];
+    let o = copy(&src, &dst, &args);
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+
+    // Signed after it was mirrored: the amd64 image only.
+    let about = subject(&amd.media_type, &amd.digest, amd.manifest.len());
+    let late = artifact(
+        NOTATION,
+        about,
+        b"{\"jws\":\"late\"}",
+        "application/jose+json",
+    );
+    push_artifact(&src.client(), "app", None, &late);
+    push_fallback_index(&src.client(), "app", &amd.digest, &[late.descriptor()]);
+
+    let before = src.log().lines().count();
+    let o = copy(&src, &dst, &args);
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert_eq!(o.report["images"][0]["status"], "skipped", "{}", o.report);
+    assert_eq!(referrers(&o), vec![entry("signature", &late, "copied")]);
+    assert_holds(&dst.client(), "mirror/app", None, &late);
+    // Up to date by its HEADs: the index was not read again.
+    let index_reads = src
+        .requests_after(before)
+        .into_iter()
+        .filter(|r| {
+            r == "GET /v2/app/manifests/v1" || r == &format!("GET /v2/app/manifests/{}", idx.digest)
+        })
+        .count();
+    assert_eq!(index_reads, 0);
+}
