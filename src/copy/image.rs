@@ -167,7 +167,8 @@ impl Engine {
             // 1. The manifest the copy starts from and what the target's name points at now:
             //    one HEAD a side, both in flight together.
             let name = target.name();
-            let (opened, looked) = tokio::join!(self.open_source(source), async {
+            let with_tags = opts.referrers != crate::copy::ReferrerMode::None;
+            let (opened, looked) = tokio::join!(self.open_source(source, with_tags), async {
                 let to = self.open_target(target, opts.dry_run).await?;
                 let existing = to.manifest_head(&name).await?;
                 Ok::<_, RegistryError>((to, existing))

@@ -182,7 +182,7 @@ impl Engine {
 
     /// The source repository's tags, listed once per run (cosign tags and fallback indexes
     /// are looked for in it).
-    async fn source_tags(
+    pub(crate) async fn source_tags(
         &self,
         client: &RegistryClient,
         repo: &str,
@@ -225,6 +225,30 @@ impl Follow<'_> {
                 return Vec::new();
             }
         };
+        // What the target lists for this subject already: one request, and only where there
+        // is something to follow.
+        let following = found.iter().any(|f| {
+            subject.kept && wanted(self.opts.referrers, f.kind) && matches!(f.via, Via::Index(_))
+        });
+        let listed = match following {
+            true => match self.target_listing(&subject.digest).await {
+                Ok(l) => l,
+                Err(e) => {
+                    warn!(subject = %subject.digest, error = %e, "cannot list the target's referrers");
+                    self.out.push(ReferrerReport {
+                        kind: ReferrerKind::Artifact,
+                        digest: subject.digest.to_string(),
+                        status: ReferrerStatus::Failed,
+                        reason: Some(format!(
+                            "listing the target's referrers of {} failed: {e}",
+                            subject.digest
+                        )),
+                    });
+                    return Vec::new();
+                }
+            },
+            false => Listing::default(),
+        };
         let mut next = Vec::new();
         let mut indexed = Vec::new();
         for f in found {
@@ -256,7 +280,7 @@ impl Follow<'_> {
                 continue;
             }
             // Its own referrers follow once it is at the target (or would be, in a dry run).
-            let there = match self.copy(&f).await {
+            let there = match self.copy(&f, &listed.digests).await {
                 Ok(Copied::Already) => {
                     report.reason = Some("already at the target".into());
                     true
@@ -295,7 +319,8 @@ impl Follow<'_> {
             self.out.push(report);
         }
         if !indexed.is_empty() {
-            if let Err(e) = self.merge_fallback_index(&subject.digest, &indexed).await {
+            let merged = self.merge_fallback_index(&subject.digest, &indexed, listed.index);
+            if let Err(e) = merged.await {
                 warn!(subject = %subject.digest, error = %e, "cannot update the referrers index");
                 for r in self.out.iter_mut().rev().take(indexed.len()) {
                     r.status = ReferrerStatus::Failed;
@@ -373,17 +398,49 @@ impl Follow<'_> {
         Ok(out)
     }
 
-    /// One referrer to the target: nothing when it is there, else its blobs, then itself.
-    async fn copy(&self, f: &Found) -> Result<Copied, RegistryError> {
+    /// The referrers of `subject` the target lists: its referrers API's answer, or (without
+    /// one) its fallback index, kept for the merge.
+    async fn target_listing(&self, subject: &Digest) -> Result<Listing, RegistryError> {
+        let Target::Registry { client: dst, repo } = self.target else {
+            return Ok(Listing::default());
+        };
+        let api = self.engine.referrer_memory.api(dst.host());
+        let mut known = api.lock().await;
+        if *known != Some(false) {
+            match dst.referrers(repo, subject, None).await? {
+                Listed::Referrers(list) => {
+                    *known = Some(true);
+                    return Ok(Listing {
+                        digests: list.into_iter().map(|d| d.digest).collect(),
+                        index: None,
+                    });
+                }
+                Listed::NoApi => *known = Some(false),
+            }
+        }
+        drop(known);
+        let index = fallback_index(dst, repo, subject).await?;
+        let digests = index
+            .as_ref()
+            .and_then(|m| m.json().ok())
+            .map(|doc| index_entries(&doc).into_iter().map(|d| d.digest).collect())
+            .unwrap_or_default();
+        Ok(Listing {
+            digests,
+            index: Some(index),
+        })
+    }
+
+    /// One referrer to the target: nothing when it is listed there, else its blobs, then
+    /// itself. A cosign tag is looked at with a `HEAD`.
+    async fn copy(&self, f: &Found, listed: &HashSet<Digest>) -> Result<Copied, RegistryError> {
         let Target::Registry { client: dst, repo } = self.target else {
             return Ok(Copied::Already);
         };
         let (name, manifest) = match &f.via {
             Via::Index(d) => {
-                if let Some(head) = dst.manifest_head(repo, d.digest.as_str()).await? {
-                    if head.digest == d.digest {
-                        return Ok(Copied::Already);
-                    }
+                if listed.contains(&d.digest) {
+                    return Ok(Copied::Already);
                 }
                 if self.opts.dry_run {
                     return Ok(Copied::Planned);
@@ -443,18 +500,21 @@ impl Follow<'_> {
 
     /// The target keeps no referrers itself: add `entries` to its fallback index for
     /// `subject` (tag `sha256-<hex>`), keeping every entry already there.
+    /// `read`: the index as [`Self::target_listing`] found it (read again when it asked the
+    /// API instead).
     async fn merge_fallback_index(
         &self,
         subject: &Digest,
         entries: &[Descriptor],
+        read: Option<Option<RawManifest>>,
     ) -> Result<(), RegistryError> {
         let Target::Registry { client: dst, repo } = self.target else {
             return Ok(());
         };
         let tag = fallback_tag(subject);
-        let existing = match dst.manifest_head(repo, &tag).await? {
-            Some(_) => Some(dst.manifest_get(repo, &tag, None).await?),
-            None => None,
+        let existing = match read {
+            Some(m) => m,
+            None => fallback_index(dst, repo, subject).await?,
         };
         let (mut doc, mut have) = match existing.as_ref().and_then(|m| m.json().ok()) {
             Some(doc)
@@ -498,6 +558,30 @@ impl Follow<'_> {
             bytes,
         };
         dst.manifest_put(repo, &tag, &index).await
+    }
+}
+
+/// What the target lists for one subject.
+#[derive(Default)]
+struct Listing {
+    digests: HashSet<Digest>,
+    /// Its fallback index, when that is where the list came from (`Some(None)`: there is none).
+    index: Option<Option<RawManifest>>,
+}
+
+/// The fallback index of `subject` in `repo`, when there is one.
+async fn fallback_index(
+    client: &RegistryClient,
+    repo: &str,
+    subject: &Digest,
+) -> Result<Option<RawManifest>, RegistryError> {
+    match client
+        .manifest_get(repo, &fallback_tag(subject), None)
+        .await
+    {
+        Ok(m) => Ok(Some(m)),
+        Err(RegistryError::ManifestUnknown { .. } | RegistryError::NameUnknown { .. }) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

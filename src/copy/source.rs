@@ -26,9 +26,12 @@ pub(crate) enum Source {
 
 impl Engine {
     /// The source `origin` names, and the manifest the copy starts from (HEAD only, where it can).
+    /// `with_tags`: the repository's tags are listed alongside the HEAD, for the referrer
+    /// lookups that follow (off their critical path).
     pub(crate) async fn open_source(
         &self,
         origin: &Origin,
+        with_tags: bool,
     ) -> Result<(Source, ManifestHead), CopyError> {
         let source = match origin {
             Origin::Registry(r) => r,
@@ -58,26 +61,37 @@ impl Engine {
         let unknown = || RegistryError::ManifestUnknown {
             reference: source.to_string(),
         };
-        let head = match (source.tag(), source.digest()) {
-            (Some(tag), Some(pinned)) => match src.manifest_head(src_repo, tag).await? {
-                Some(t) if &t.digest != pinned => {
-                    return Err(CopyError::PinnedDigest {
-                        reference: source.without_tag_or_digest().with_tag(tag).to_string(),
-                        pinned: pinned.clone(),
-                        actual: t.digest,
-                    });
-                }
-                Some(t) => t,
-                None => src
-                    .manifest_head(src_repo, pinned.as_str())
+        let listing = async {
+            if with_tags {
+                // Kept for the lookups; a failure here is theirs to retry and report.
+                let _ = self.source_tags(&src, src_repo).await;
+            }
+        };
+        let heading = async {
+            let head = match (source.tag(), source.digest()) {
+                (Some(tag), Some(pinned)) => match src.manifest_head(src_repo, tag).await? {
+                    Some(t) if &t.digest != pinned => {
+                        return Err(CopyError::PinnedDigest {
+                            reference: source.without_tag_or_digest().with_tag(tag).to_string(),
+                            pinned: pinned.clone(),
+                            actual: t.digest,
+                        });
+                    }
+                    Some(t) => t,
+                    None => src
+                        .manifest_head(src_repo, pinned.as_str())
+                        .await?
+                        .ok_or_else(unknown)?,
+                },
+                _ => src
+                    .manifest_head(src_repo, &manifest_ref(source))
                     .await?
                     .ok_or_else(unknown)?,
-            },
-            _ => src
-                .manifest_head(src_repo, &manifest_ref(source))
-                .await?
-                .ok_or_else(unknown)?,
+            };
+            Ok::<_, CopyError>(head)
         };
+        let (head, ()) = tokio::join!(heading, listing);
+        let head = head?;
         Ok((
             Source::Registry {
                 client: src,
