@@ -38,7 +38,7 @@ async fn run(cli: Cli) -> Result<u8, UsageError> {
         Command::Run(cmd) => crate::commands::run::run(cmd).await,
         Command::Mirror(cmd) => crate::commands::mirror::mirror(cmd).await,
         Command::Issue(cmd) => crate::commands::issue::issue(cmd).await,
-        Command::Validate(cmd) => crate::commands::validate::validate(cmd),
+        Command::Validate(cmd) => crate::commands::validate::validate(cmd).await,
         Command::Plan(cmd) => crate::commands::plan::plan(cmd),
         Command::Report(crate::cli::ReportCmd::Merge(cmd)) => {
             crate::commands::report::merge_reports(cmd)

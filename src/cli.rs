@@ -293,6 +293,19 @@ pub struct ValidateCmd {
     /// Print the plan as JSON
     #[arg(long)]
     pub json: bool,
+    /// Look every source up (HEADs and tag lists; no blob is read, nothing is written): what is
+    /// missing, with the nearest tags, a likely name or the platforms there are. Exit 1 when
+    /// any source is not fine
+    #[arg(long)]
+    pub online: bool,
+    /// With --online: reach this registry over plain HTTP, or HTTPS without certificate checks
+    /// (repeatable) [env: INSECURE_REGISTRIES, a comma list]
+    #[arg(
+        long = "insecure-registry",
+        value_name = "HOST[:PORT]",
+        value_delimiter = ','
+    )]
+    pub insecure_registry: Vec<String>,
 }
 
 const MIRROR_EXAMPLES: &str = "\
@@ -312,7 +325,9 @@ Examples:
 const VALIDATE_EXAMPLES: &str = "\
 Examples:
   registry-mirror validate -f images.txt --target-registry registry.example.com --target-namespace mirrors
-  registry-mirror validate --issue-body body.md --json";
+  registry-mirror validate --issue-body body.md --json
+  # look the sources up too: missing tags with the nearest ones, missing platforms
+  registry-mirror validate --online -f images.txt --platform linux/amd64,linux/arm64";
 
 /// `copy SRC DST`.
 #[derive(Debug, Args)]

@@ -13,7 +13,7 @@
 //! - `registry`, `layout`: the Registry V2 client and OCI layouts on disk;
 //! - `report`, `notify`, `github`, `render`: what a run tells (JSON, job summary, GitHub
 //!   Actions conventions, chat messages, issue comments, templates and escaping);
-//! - leaves used everywhere: `reference` (the reference grammar), `digest` (content digests), `untrusted` (outside text made
+//! - leaves used everywhere: `reference` (the reference grammar), `digest` (content digests), `suggest` (nearest names), `untrusted` (outside text made
 //!   inert), `bounded` (bounded file reads), `retry`, `hints`, `env`, `output`, `usage`.
 
 pub mod app;
@@ -38,5 +38,6 @@ pub(crate) mod render;
 pub(crate) mod report;
 pub(crate) mod retry;
 pub(crate) mod settings;
+pub(crate) mod suggest;
 pub(crate) mod untrusted;
 pub(crate) mod usage;

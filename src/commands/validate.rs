@@ -1,15 +1,17 @@
 //! `validate`: parse and check a list (or an issue body) offline; print the normalized plan.
 
-use crate::cli::ValidateCmd;
+use crate::cli::{CopyArgs, ValidateCmd};
 use crate::commands::list_jobs;
 use crate::input::read::{read_list, read_stream};
 use crate::plan::list::PLACEHOLDER_REGISTRY;
+use crate::plan::online::Lookup;
 use crate::reference::Reference;
 use crate::settings::ProcessEnv;
 use crate::usage::UsageError;
 
-/// Check the list (or the issue body) offline and print where each image would go.
-pub(crate) fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
+/// Check the list (or the issue body) and print where each image would go; with `--online`,
+/// look each source up too.
+pub(crate) async fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
     let env = ProcessEnv;
     let (text, form_platforms, form_all) = match &cmd.issue_body {
         Some(path) => {
@@ -25,12 +27,12 @@ pub(crate) fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
     };
     // The form's platforms stand in for `--platform`, as in issue mode.
     let flag = form_platforms.as_deref().or(cmd.platform.as_deref());
-    let platforms = crate::settings::platforms(cmd.all_platforms || form_all, flag, &env, None)
+    let chosen = crate::settings::platforms(cmd.all_platforms || form_all, flag, &env, None)
         .map_err(|e| UsageError {
             message: e.message.replacen("--platform: ", "platforms: ", 1),
             hint: e.hint,
-        })?
-        .describe();
+        })?;
+    let platforms = chosen.describe();
     // `--target-registry oci:PATH`: shown as the names the images get in that layout.
     let mut target = crate::settings::target_namespace(&cmd.target, &env);
     let layout = match target
@@ -57,17 +59,32 @@ pub(crate) fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
         r.to_string()
             .replace(PLACEHOLDER_REGISTRY, "$TARGET_REGISTRY")
     };
+    let lookups = match cmd.online {
+        true => {
+            let sources: Vec<Reference> = jobs.iter().map(|j| j.pair.source.clone()).collect();
+            Some(look_up(&cmd.insecure_registry, &sources, &chosen).await?)
+        }
+        false => None,
+    };
+    let lookup = |i: usize| lookups.as_ref().and_then(|l| l.get(i));
     if cmd.json {
         let images: Vec<serde_json::Value> = jobs
             .iter()
-            .map(|j| serde_json::json!({"line": j.line, "source": j.pair.source.to_string(), "target": shown(&j.pair.target), "platforms": platforms}))
+            .enumerate()
+            .map(|(i, j)| {
+                let mut v = serde_json::json!({"line": j.line, "source": j.pair.source.to_string(), "target": shown(&j.pair.target), "platforms": platforms});
+                if let Some(l) = lookup(i) {
+                    v["lookup"] = serde_json::to_value(l).unwrap_or_default();
+                }
+                v
+            })
             .collect();
         crate::output::line(
             &serde_json::to_string_pretty(&serde_json::json!({"images": images}))
                 .unwrap_or_default(),
         );
     } else {
-        for j in &jobs {
+        for (i, j) in jobs.iter().enumerate() {
             crate::output::line(&format!(
                 "line {:>3}: {} -> {} [{}]",
                 j.line,
@@ -75,14 +92,46 @@ pub(crate) fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
                 shown(&j.pair.target),
                 platforms.join(", ")
             ));
+            if let Some(l) = lookup(i) {
+                let mark = if l.is_fine() { "ok" } else { "error" };
+                crate::output::line(&format!("          {mark}: {}", l.describe()));
+            }
         }
         crate::output::line(&format!(
             "{} image{} valid",
             jobs.len(),
             if jobs.len() == 1 { "" } else { "s" }
         ));
+        if let Some(l) = &lookups {
+            let fine = l.iter().filter(|l| l.is_fine()).count();
+            crate::output::line(&format!("{fine} of {} sources found as asked", l.len()));
+        }
     }
-    Ok(0)
+    let all_fine = lookups.iter().flatten().all(Lookup::is_fine);
+    Ok(if all_fine { 0 } else { 1 })
+}
+
+/// `--online`: the sources looked up with the run's transport and source credentials (flags
+/// for insecure registries; the environment and docker config for the rest).
+async fn look_up(
+    insecure: &[String],
+    sources: &[Reference],
+    platforms: &crate::copy::Platforms,
+) -> Result<Vec<Lookup>, UsageError> {
+    use clap::{Args, FromArgMatches};
+    let mut argv = vec!["validate".to_string()];
+    for h in insecure {
+        argv.extend(["--insecure-registry".to_string(), h.clone()]);
+    }
+    let matches = CopyArgs::augment_args(clap::Command::new("validate"))
+        .try_get_matches_from(argv)
+        .map_err(|e| UsageError::new(e.to_string()))?;
+    let args = CopyArgs::from_arg_matches(&matches).map_err(|e| UsageError::new(e.to_string()))?;
+    let names: Vec<&str> = sources.iter().map(Reference::registry).collect();
+    let registries = crate::settings::hosts::Registries::of(&names, &[]);
+    let settings = crate::settings::Settings::resolve(&args, &ProcessEnv, None, &registries)?;
+    let engine = crate::pipeline::engine(&settings)?;
+    Ok(crate::plan::online::look_up(&engine, sources, platforms).await)
 }
 
 /// The issue body of `--issue-body FILE` (`-`: stdin), at most [`crate::bounded::ISSUE_BODY`]'s

@@ -3,6 +3,7 @@
 
 pub(crate) mod list;
 pub(crate) mod naming;
+pub(crate) mod online;
 pub(crate) mod shard;
 pub(crate) mod sync;
 

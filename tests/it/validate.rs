@@ -176,3 +176,103 @@ fn every_command_shows_examples_in_its_help() {
         assert!(text.contains("registry-mirror "), "{cmd:?}");
     }
 }
+
+/// `--online` against the real registry: a fine line, a missing tag, a missing repository and
+/// a missing platform, each with what does exist; nothing read but HEADs, tag lists and the
+/// one index, nothing written.
+#[test]
+fn online_says_what_is_missing_and_what_exists_instead() {
+    use crate::support::{
+        image, index, push_image, push_index, AttestationStyle, Format, Registry,
+    };
+    let reg = Registry::anonymous();
+    let c = reg.client();
+    let img = image(Format::Docker, "linux", "amd64", None, &[1_000], 71);
+    for tag in [
+        "1.26.3", "1.27.0", "1.27.1", "1.27.2", "1.27.3", "1.27.4", "1.27.5", "latest",
+    ] {
+        push_image(&c, "app", Some(tag), &img);
+    }
+    let amd = image(Format::Oci, "linux", "amd64", None, &[1_500], 72);
+    let idx = index(Format::Oci, vec![amd], AttestationStyle::None);
+    push_index(&c, "multi", "v1", &idx);
+    let before = reg.log().lines().count();
+
+    let list = format!(
+        "{}\n{}\n{}\n{}\n",
+        reg.reference("app", "1.27.5"),
+        reg.reference("app", "1.27.9"),
+        reg.reference("nothere/app", "1"),
+        reg.reference("multi", "v1"),
+    );
+    let (code, stdout, stderr) = validate(
+        &[
+            "--online",
+            "-f",
+            "-",
+            "--platform",
+            "linux/amd64,linux/arm64",
+        ],
+        &list,
+    );
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("ok:") || l.trim_start().starts_with("error:"))
+        .collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(
+        lines[0].contains("ok: found (platforms not read: a single-platform image"),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines[1].trim(),
+        "error: no tag `1.27.9`; nearest: 1.27.5, 1.27.4, 1.27.3, 1.27.2, 1.27.1"
+    );
+    assert!(lines[2].contains("error: no such repository"), "{stdout}");
+    assert_eq!(
+        lines[3].trim(),
+        "error: no linux/arm64 in this image; it has linux/amd64"
+    );
+    assert!(
+        stdout.ends_with("1 of 4 sources found as asked\n"),
+        "{stdout}"
+    );
+
+    // Read only: no blob, no write.
+    let requests = reg.requests_after(before);
+    assert!(
+        requests.iter().all(|r| !r.contains("/blobs/")),
+        "{requests:#?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.starts_with("GET ") || r.starts_with("HEAD ")),
+        "{requests:#?}"
+    );
+    let gets: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.starts_with("GET ") && r.contains("/manifests/"))
+        .collect();
+    assert_eq!(gets.len(), 1, "only the index is read: {gets:#?}");
+
+    // The same as JSON, and a fine list exits 0.
+    let (code, stdout, _) = validate(&["--online", "--json", "-f", "-"], &list);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let statuses: Vec<&str> = v["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .map(|i| i["lookup"]["status"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        statuses,
+        ["found", "missing-tag", "missing-repository", "found"]
+    );
+    assert_eq!(v["images"][1]["lookup"]["nearest"][0], "1.27.5");
+    let fine = format!("{}\n", reg.reference("app", "latest"));
+    let (code, stdout, stderr) = validate(&["--online", "-f", "-"], &fine);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+}

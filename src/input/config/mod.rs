@@ -259,8 +259,8 @@ fn yaml_error(
     };
     let message = match unknown.and_then(|k| {
         KEYS.iter()
-            .filter(|known| distance(k, known) <= 2)
-            .min_by_key(|known| distance(k, known))
+            .filter(|known| crate::suggest::distance(k, known) <= 2)
+            .min_by_key(|known| crate::suggest::distance(k, known))
     }) {
         Some(close) if !message.contains("expected") || job.is_some() => {
             format!("{message}; did you mean `{close}`?")
@@ -383,22 +383,6 @@ const KEYS: &[&str] = &[
     "webhook_env",
     "secret_env",
 ];
-
-/// Edit distance, for suggestions.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
 
 fn check_settings(
     s: &Settings,

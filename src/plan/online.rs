@@ -1,0 +1,205 @@
+//! `validate --online`: each source looked up before anything is copied, with `HEAD`s and tag
+//! listings (and, off Docker Hub, one read of a multi-platform index for its platforms): no
+//! blob is read and nothing is written. What is missing comes with what exists: the nearest
+//! tags, a repository's likely name, the platforms an image has.
+
+use crate::copy::image::manifest_ref;
+use crate::copy::{Engine, Platforms};
+use crate::digest::Digest;
+use crate::reference::Reference;
+use crate::registry::error::RegistryError;
+use crate::registry::manifest::Parsed;
+use crate::registry::platform::Platform;
+use crate::registry::Role;
+use futures::StreamExt;
+use serde::Serialize;
+
+/// Sources looked up at once.
+const AT_ONCE: usize = 8;
+
+/// What one source line came to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Lookup {
+    /// There; `platforms` empty when not read (a single image, or Docker Hub's pull limit).
+    Found {
+        digest: String,
+        platforms: Vec<String>,
+        /// Why the platforms were not read, when they were not.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unread: Option<String>,
+    },
+    /// There, but without (some of) the platforms asked for.
+    MissingPlatform {
+        digest: String,
+        missing: Vec<String>,
+        platforms: Vec<String>,
+    },
+    MissingTag {
+        tag: String,
+        nearest: Vec<String>,
+    },
+    /// No such repository (or none these credentials may read).
+    MissingRepository {
+        likely: Vec<String>,
+    },
+    /// The registry could not be asked.
+    Unreachable {
+        error: String,
+    },
+}
+
+impl Lookup {
+    pub fn is_fine(&self) -> bool {
+        matches!(self, Lookup::Found { .. })
+    }
+
+    /// One line for people.
+    pub fn describe(&self) -> String {
+        match self {
+            Lookup::Found {
+                platforms, unread, ..
+            } => match (platforms.is_empty(), unread) {
+                (false, _) => format!("found [{}]", platforms.join(", ")),
+                (true, Some(why)) => format!("found (platforms not read: {why})"),
+                (true, None) => "found".into(),
+            },
+            Lookup::MissingPlatform {
+                missing, platforms, ..
+            } => format!(
+                "no {} in this image; it has {}",
+                missing.join(", "),
+                platforms.join(", ")
+            ),
+            Lookup::MissingTag { tag, nearest } if nearest.is_empty() => {
+                format!("no tag `{tag}`, and none near it")
+            }
+            Lookup::MissingTag { tag, nearest } => {
+                format!("no tag `{tag}`; nearest: {}", nearest.join(", "))
+            }
+            Lookup::MissingRepository { likely } if likely.is_empty() => {
+                "no such repository (or it is not readable with these credentials)".into()
+            }
+            Lookup::MissingRepository { likely } => format!(
+                "no such repository (or it is not readable with these credentials); did you mean {}?",
+                likely.join(" or ")
+            ),
+            Lookup::Unreachable { error } => format!("could not look it up: {error}"),
+        }
+    }
+}
+
+/// Look every source up, in order, [`AT_ONCE`] at a time.
+pub async fn look_up(engine: &Engine, sources: &[Reference], platforms: &Platforms) -> Vec<Lookup> {
+    futures::stream::iter(sources)
+        .map(|s| look_up_one(engine, s, platforms))
+        .buffered(AT_ONCE)
+        .collect()
+        .await
+}
+
+async fn look_up_one(engine: &Engine, source: &Reference, platforms: &Platforms) -> Lookup {
+    match look(engine, source, platforms).await {
+        Ok(l) => l,
+        Err(e) => Lookup::Unreachable {
+            error: e.to_string(),
+        },
+    }
+}
+
+/// A repository that is not there (or not readable): the registry's 404, or the 401/403 that
+/// Docker Hub gives for a repository that does not exist.
+fn absent(e: &RegistryError) -> bool {
+    matches!(e, RegistryError::NameUnknown { .. }) || matches!(e.status(), Some(401 | 403 | 404))
+}
+
+async fn look(
+    engine: &Engine,
+    source: &Reference,
+    platforms: &Platforms,
+) -> Result<Lookup, RegistryError> {
+    let client = engine
+        .session
+        .client(source.registry(), source.api_host(), Role::Source)
+        .await?;
+    let repo = source.repository();
+    let missing_repo = || Lookup::MissingRepository {
+        likely: crate::suggest::likely_repositories(source.registry(), repo),
+    };
+    let head = match client.manifest_head(repo, &manifest_ref(source)).await {
+        Ok(h) => h,
+        Err(e) if absent(&e) => return Ok(missing_repo()),
+        Err(e) => return Err(e),
+    };
+    let Some(head) = head else {
+        // The tag or the repository is missing: the tag list tells which.
+        return match client.tag_list(repo, None).await {
+            Ok(tags) => Ok(match source.tag() {
+                Some(tag) => Lookup::MissingTag {
+                    tag: tag.to_string(),
+                    nearest: crate::suggest::nearest_tags(tag, &tags),
+                },
+                // A digest that is not there: no tag to be near.
+                None => Lookup::MissingTag {
+                    tag: source.digest().map(Digest::to_string).unwrap_or_default(),
+                    nearest: Vec::new(),
+                },
+            }),
+            Err(e) if absent(&e) => Ok(missing_repo()),
+            Err(e) => Err(e),
+        };
+    };
+    let digest = head.digest.to_string();
+    let is_index = matches!(
+        head.media_type.as_str(),
+        crate::registry::manifest::media_type::OCI_INDEX
+            | crate::registry::manifest::media_type::DOCKER_LIST
+    );
+    if !is_index {
+        return Ok(Lookup::Found {
+            digest,
+            platforms: Vec::new(),
+            unread: Some("a single-platform image (its platform is in its config blob)".into()),
+        });
+    }
+    if source.registry() == "docker.io" {
+        return Ok(Lookup::Found {
+            digest,
+            platforms: Vec::new(),
+            unread: Some("reading the index would count as a Docker Hub pull".into()),
+        });
+    }
+    let index = client
+        .manifest_get(repo, head.digest.as_str(), Some(&head.digest))
+        .await?;
+    let has: Vec<Platform> = match index.parse().map_err(RegistryError::Manifest)? {
+        Parsed::Index(i) => i
+            .manifests
+            .iter()
+            .filter(|d| !d.is_attestation())
+            .filter_map(|d| d.platform.clone())
+            .collect(),
+        Parsed::Image(_) => Vec::new(),
+    };
+    let names: Vec<String> = has.iter().map(Platform::to_string).collect();
+    let missing: Vec<String> = match platforms {
+        Platforms::All => Vec::new(),
+        Platforms::Only(wanted) => wanted
+            .iter()
+            .filter(|w| !has.iter().any(|h| w.matches(h)))
+            .map(Platform::to_string)
+            .collect(),
+    };
+    Ok(match missing.is_empty() {
+        true => Lookup::Found {
+            digest,
+            platforms: names,
+            unread: None,
+        },
+        false => Lookup::MissingPlatform {
+            digest,
+            missing,
+            platforms: names,
+        },
+    })
+}
