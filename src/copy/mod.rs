@@ -6,8 +6,9 @@
 //!   or a layout; each holds only what differs between the two kinds.
 //! - `push`: the push plan, what to write for a source, without side effects.
 //! - `blob`: one blob into a registry (skip, mount, streamed, chunked or small uploads, with
-//!   recovery) and the run's ledger of which repositories hold which blobs.
-//! - [`batch`]: many images at once. [`state`]: what converted sources became (`--state`).
+//!   recovery); [`ledger`]: the run's record of which repositories hold which blobs.
+//! - [`referrers`]: signatures, SBOMs and attestations after their images.
+//! - [`batch`]: many images at once. [`state`]: what a run leaves for the next (`--state`).
 //!
 //! [`Engine`] holds what all images of a run share: the session (clients, tokens,
 //! connections), the limit on blobs in flight, the ledger, the layouts being written and the
@@ -17,6 +18,7 @@
 pub mod batch;
 mod blob;
 pub mod image;
+mod ledger;
 mod push;
 pub mod referrers;
 mod source;
@@ -107,7 +109,7 @@ pub struct CopyOptions {
 /// What every copy of a run shares.
 pub struct Engine {
     pub session: Arc<Session>,
-    ledger: blob::Ledger,
+    ledger: ledger::Ledger,
     blob_slots: tokio::sync::Semaphore,
     /// Bytes moved by every blob transfer so far (for progress display).
     pub bytes_moved: Arc<std::sync::atomic::AtomicU64>,
@@ -125,7 +127,7 @@ impl Engine {
     pub fn new(session: Session, blobs_in_flight: usize) -> Engine {
         Engine {
             session: Arc::new(session),
-            ledger: blob::Ledger::default(),
+            ledger: ledger::Ledger::default(),
             blob_slots: tokio::sync::Semaphore::new(blobs_in_flight.max(1)),
             bytes_moved: Arc::default(),
             layouts: Default::default(),

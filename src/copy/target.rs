@@ -7,8 +7,9 @@
 //! stop, skip or fall back (that is the copy path's): every operation here does one thing to
 //! one target.
 
-use crate::copy::blob::{BlobJob, BlobOutcome, Ledger};
+use crate::copy::blob::{BlobJob, BlobOutcome};
 use crate::copy::image::Destination;
+use crate::copy::ledger::Ledger;
 use crate::copy::source::Source;
 use crate::copy::{Engine, Format};
 use crate::digest::Digest;

@@ -104,12 +104,7 @@ impl RegistryClient {
                     if !resp.status().is_success() {
                         return Err(self.fail(resp, "GET", what, repo).await);
                     }
-                    let next = resp
-                        .headers()
-                        .get("link")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(parse_link_next)
-                        .and_then(|l| page_url.join(&l).ok());
+                    let next = next_page(resp.headers(), page_url);
                     let body = read_capped(resp, PAGE_LIMIT, stall)
                         .await
                         .map_err(|detail| RegistryError::Transport {
@@ -142,6 +137,15 @@ impl RegistryClient {
             }
         }
     }
+}
+
+/// The next page's URL from an answer's `Link: <…>; rel="next"`, resolved against `url`.
+pub fn next_page(headers: &reqwest::header::HeaderMap, url: &Url) -> Option<Url> {
+    headers
+        .get("link")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_link_next)
+        .and_then(|l| url.join(&l).ok())
 }
 
 /// The `rel="next"` target of a `Link` header.

@@ -11,7 +11,7 @@ use crate::digest::Digest;
 use crate::registry::client::RegistryClient;
 use crate::registry::error::{redact_url, RegistryError};
 use crate::registry::exchange::read_capped;
-use crate::registry::listing::parse_link_next;
+use crate::registry::listing::next_page;
 use crate::registry::manifest::{media_type, Descriptor, MANIFEST_LIMIT};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
 use reqwest::{Method, StatusCode};
@@ -86,12 +86,7 @@ impl RegistryClient {
                         return Err(self.fail(resp, "GET", "referrers", repo).await);
                     }
                     let filtered = resp.headers().contains_key("oci-filters-applied");
-                    let next = resp
-                        .headers()
-                        .get("link")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(parse_link_next)
-                        .and_then(|l| page_url.join(&l).ok());
+                    let next = next_page(resp.headers(), page_url);
                     let body =
                         read_capped(resp, MANIFEST_LIMIT, stall)
                             .await

@@ -167,16 +167,34 @@ fn format(
     if let Some(f) = flag {
         return Ok(f);
     }
-    if let Some(text) = env.var(crate::env::FORMAT) {
-        return clap::ValueEnum::from_str(text.trim(), true).map_err(|_| {
-            UsageError::new(format!(
-                "`FORMAT`: `{}` is not a format",
-                crate::untrusted::inert(&text, 40)
-            ))
-            .hint("use `v2s2`, `oci` or `preserve`")
-        });
+    if let Some(f) = env_choice(env, crate::env::FORMAT, "a format")? {
+        return Ok(f);
     }
     Ok(config.and_then(|c| c.format).unwrap_or(Format::V2s2))
+}
+
+/// One of a flag's values from the environment variable `name`, when set: `what` names the
+/// kind in the error, whose hint lists the values.
+fn env_choice<T: clap::ValueEnum>(
+    env: &dyn Environment,
+    name: &str,
+    what: &str,
+) -> Result<Option<T>, UsageError> {
+    let Some(text) = env.var(name) else {
+        return Ok(None);
+    };
+    T::from_str(text.trim(), true).map(Some).map_err(|_| {
+        let values: Vec<String> = T::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value())
+            .map(|v| format!("`{}`", v.get_name()))
+            .collect();
+        UsageError::new(format!(
+            "`{name}`: `{}` is not {what}",
+            crate::untrusted::inert(&text, 40)
+        ))
+        .hint(format!("use one of {}", values.join(", ")))
+    })
 }
 
 /// `--referrers`, else `REFERRERS`, else the config's, else `all`.
@@ -188,14 +206,8 @@ fn referrers(
     if let Some(r) = flag {
         return Ok(r);
     }
-    if let Some(text) = env.var(crate::env::REFERRERS) {
-        return clap::ValueEnum::from_str(text.trim(), true).map_err(|_| {
-            UsageError::new(format!(
-                "`REFERRERS`: `{}` is not a choice",
-                crate::untrusted::inert(&text, 40)
-            ))
-            .hint("use `all`, `signatures` or `none`")
-        });
+    if let Some(r) = env_choice(env, crate::env::REFERRERS, "a choice")? {
+        return Ok(r);
     }
     Ok(config.and_then(|c| c.referrers).unwrap_or_default())
 }
