@@ -229,11 +229,12 @@ impl Engine {
             finish_skipped(report, &digest, opts, None);
             // The index's children as the last copy took them (`--state`): their signatures
             // are looked for too, without reading the index.
-            let kept = digest == head.digest;
+            // What two HEADs find up to date is the source itself, or what it was converted to.
+            let lost = (digest != head.digest).then_some(referrers::Lost::Converted);
             let remembered = self.state.as_ref().map(|s| s.children(&head.digest));
             let subjects: Vec<referrers::Subject> = std::iter::once(head.digest.clone())
                 .chain(remembered.unwrap_or_default())
-                .map(|digest| referrers::Subject { digest, kept })
+                .map(|digest| referrers::Subject { digest, lost })
                 .collect();
             self.add_referrers(src, target, &subjects, opts, report)
                 .await;
@@ -391,7 +392,7 @@ fn subjects_of(tree: &SourceTree, plan: &PushPlan) -> Vec<referrers::Subject> {
     let written: Vec<&Digest> = std::iter::once(&plan.top.digest)
         .chain(plan.children.iter().map(|c| &c.digest))
         .collect();
-    referrers::subjects(&source, &written)
+    referrers::subjects(&source, &written, plan.converted)
 }
 
 /// The outcome when the target already holds what would be written. The fast path (one HEAD

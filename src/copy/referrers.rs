@@ -42,17 +42,43 @@ const COSIGN_TAGS: [(&str, ReferrerKind); 3] = [
     (".sbom", ReferrerKind::Sbom),
 ];
 
-/// One manifest of the source image as a subject: its digest there, and whether the target
-/// holds it under the same digest (else it was converted, and its referrers cannot follow).
+/// One manifest of the source image as a subject: its digest there, and why the target does
+/// not hold it under that digest, when it does not (its referrers then cannot follow).
 #[derive(Debug, Clone)]
 pub(crate) struct Subject {
     pub(crate) digest: Digest,
-    pub(crate) kept: bool,
+    pub(crate) lost: Option<Lost>,
 }
 
-/// The subjects of a copy: every source manifest that was fetched, kept when the written
-/// manifests include its digest.
-pub(crate) fn subjects(source: &[&Digest], written: &[&Digest]) -> Vec<Subject> {
+/// Why a subject is not at the target under its own digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lost {
+    /// Converted to another format: a new digest.
+    Converted,
+    /// A multi-platform index of which only some platforms were copied.
+    Filtered,
+}
+
+impl Lost {
+    fn why(self, subject: &Digest, kind: ReferrerKind) -> String {
+        let kind = kind.as_str();
+        match self {
+            Lost::Converted => format!(
+                "its subject {subject} was converted to another digest, which the {kind} does \
+                 not refer to; hint: --format preserve keeps digests, and with them the {kind}"
+            ),
+            Lost::Filtered => format!(
+                "its subject {subject} is the multi-platform index, of which only the platforms \
+                 asked for were copied; hint: --all-platforms (with --format preserve for OCI \
+                 images) copies the index as it is, and with it the {kind}"
+            ),
+        }
+    }
+}
+
+/// The subjects of a copy: every source manifest that was fetched; one the written manifests
+/// do not include was `converted`, or else left out by the platforms asked for.
+pub(crate) fn subjects(source: &[&Digest], written: &[&Digest], converted: bool) -> Vec<Subject> {
     let written: HashSet<&Digest> = written.iter().copied().collect();
     let mut seen = HashSet::new();
     source
@@ -60,7 +86,11 @@ pub(crate) fn subjects(source: &[&Digest], written: &[&Digest]) -> Vec<Subject> 
         .filter(|d| seen.insert(**d))
         .map(|d| Subject {
             digest: (*d).clone(),
-            kept: written.contains(d),
+            lost: match (written.contains(d), converted) {
+                (true, _) => None,
+                (false, true) => Some(Lost::Converted),
+                (false, false) => Some(Lost::Filtered),
+            },
         })
         .collect()
 }
@@ -228,7 +258,9 @@ impl Follow<'_> {
         // What the target lists for this subject already: one request, and only where there
         // is something to follow.
         let following = found.iter().any(|f| {
-            subject.kept && wanted(self.opts.referrers, f.kind) && matches!(f.via, Via::Index(_))
+            subject.lost.is_none()
+                && wanted(self.opts.referrers, f.kind)
+                && matches!(f.via, Via::Index(_))
         });
         let listed = match following {
             true => match self.target_listing(&subject.digest).await {
@@ -267,15 +299,9 @@ impl Follow<'_> {
                 self.out.push(report);
                 continue;
             }
-            if !subject.kept {
+            if let Some(lost) = subject.lost {
                 report.status = ReferrerStatus::Dropped;
-                report.reason = Some(format!(
-                    "its subject {} was converted to another digest, which the {} does not \
-                     refer to; hint: --format preserve keeps digests, and with them the {}",
-                    subject.digest,
-                    f.kind.as_str(),
-                    f.kind.as_str()
-                ));
+                report.reason = Some(lost.why(&subject.digest, f.kind));
                 self.out.push(report);
                 continue;
             }
@@ -313,7 +339,7 @@ impl Follow<'_> {
             if there {
                 next.push(Subject {
                     digest: f.digest.clone(),
-                    kept: true,
+                    lost: None,
                 });
             }
             self.out.push(report);
@@ -674,9 +700,11 @@ mod tests {
             Digest::sha256(b"b"),
             Digest::sha256(b"c"),
         );
-        let s = subjects(&[&a, &b, &a], &[&a, &c]);
+        let s = subjects(&[&a, &b, &a], &[&a, &c], false);
         assert_eq!(s.len(), 2);
-        assert!(s[0].kept && s[0].digest == a);
-        assert!(!s[1].kept && s[1].digest == b);
+        assert!(s[0].lost.is_none() && s[0].digest == a);
+        assert_eq!((s[1].lost, &s[1].digest), (Some(Lost::Filtered), &b));
+        let s = subjects(&[&b], &[&c], true);
+        assert_eq!(s[0].lost, Some(Lost::Converted));
     }
 }

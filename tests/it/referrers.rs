@@ -587,3 +587,58 @@ fn a_rerun_stopped_by_the_heads_finds_a_new_signature_of_a_platform_through_the_
         .count();
     assert_eq!(index_reads, 0);
 }
+
+#[test]
+fn one_platform_of_an_index_leaves_the_index_signature_with_its_own_hint() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    let amd = image(Format::Oci, "linux", "amd64", None, &[3_000], 81);
+    let arm = image(Format::Oci, "linux", "arm64", None, &[3_500], 82);
+    let idx = index(Format::Oci, vec![amd.clone(), arm], AttestationStyle::None);
+    let c = src.client();
+    push_index(&c, "app", "v1", &idx);
+    let on_index = cosign_signature(&idx.digest, 9);
+    push_artifact(
+        &c,
+        "app",
+        Some(&format!("{}.sig", fallback_tag(&idx.digest))),
+        &on_index,
+    );
+    let about_amd = subject(&amd.media_type, &amd.digest, amd.manifest.len());
+    let on_amd = artifact(
+        NOTATION,
+        about_amd,
+        b"{\"jws\":\"one\"}",
+        "application/jose+json",
+    );
+    push_artifact(&c, "app", None, &on_amd);
+    push_fallback_index(&c, "app", &amd.digest, &[on_amd.descriptor()]);
+
+    // One platform: the tag gets the amd64 image itself, unchanged; the index is not copied.
+    let o = copy(
+        &src,
+        &dst,
+        &["--platform", "linux/amd64", "--format", "preserve"],
+    );
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    let mut want = vec![
+        entry("signature", &on_index, "dropped"),
+        entry("signature", &on_amd, "copied"),
+    ];
+    want.sort();
+    assert_eq!(referrers(&o), want, "{}", o.report);
+    let list = o.report["images"][0]["referrers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let dropped = list
+        .iter()
+        .find(|r| r["status"] == "dropped")
+        .expect("dropped");
+    let why = dropped["reason"].as_str().unwrap_or("");
+    assert!(
+        why.contains("--all-platforms") && !why.contains("converted"),
+        "{why}"
+    );
+    assert_holds(&dst.client(), "mirror/app", None, &on_amd);
+}
