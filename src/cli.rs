@@ -361,6 +361,10 @@ pub struct CopyArgs {
     /// Images written at once (as many more are looked at ahead) [env: MAX_PARALLEL] [default: 5]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub parallel: Option<u32>,
+    /// Harbor: a push refused because the project does not exist creates the project (private)
+    /// through Harbor's API, then is retried (needs Basic credentials that may create projects)
+    #[arg(long)]
+    pub create_namespace: bool,
     /// Signatures, SBOMs and attestations that refer to a copied manifest follow it
     /// [env: REFERRERS] [default: all]
     #[arg(long, value_enum)]

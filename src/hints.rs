@@ -7,10 +7,21 @@ use crate::registry::credentials::CredentialSource;
 use crate::registry::error::{Refused, RegistryError};
 use crate::registry::session::Role;
 
+/// Where a target's namespace is created.
+const NAMESPACES: &str = "Harbor: the project, or pass --create-namespace; Aliyun ACR, Tencent \
+                          TCR, Huawei SWR: the namespace or organization, in their consoles";
+
 /// The hint for `e`, when the fix is known.
 pub fn for_registry(e: &RegistryError) -> Option<String> {
     match e {
-        RegistryError::Auth { who, .. } => who.as_deref().map(credentials_hint),
+        // Harbor refuses a push into a project that does not exist as if the credentials were
+        // wrong: a target refusing credentials it was given may lack the namespace.
+        RegistryError::Auth { who, .. } => who.as_deref().map(|w| match w.role {
+            Role::Target if w.had_credentials => {
+                format!("{}, or create the namespace first ({NAMESPACES})", credentials_hint(w))
+            }
+            _ => credentials_hint(w),
+        }),
         RegistryError::Denied {
             repository, who, ..
         } => Some(denied_hint(who, repository)),
@@ -116,7 +127,8 @@ fn denied_hint(who: &Refused, repo: &str) -> String {
             credential_options(who)
         ),
         (Role::Target, true) => format!(
-            "{} lacks write access to `{repo}`: use credentials that may push there",
+            "{} lacks write access to `{repo}`, or its namespace does not exist: use credentials \
+             that may push there, or create the namespace first ({NAMESPACES})",
             who.identity
         ),
         (Role::Source, true) => format!(

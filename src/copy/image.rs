@@ -51,6 +51,14 @@ pub(crate) enum CopyError {
 }
 
 impl CopyError {
+    /// The registry refused access (401/403 after credentials were tried).
+    fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            CopyError::Registry(RegistryError::Denied { .. } | RegistryError::Auth { .. })
+        )
+    }
+
     fn hint(&self) -> Option<String> {
         match self {
             CopyError::Registry(e) => crate::hints::for_registry(e),
@@ -288,8 +296,19 @@ impl Engine {
         let bytes: u64 = plan.blobs.iter().map(|b| b.size).sum();
         let limit = write_deadline(bytes);
         let name = to.name();
+        let again = opts.create_namespace.then(|| plan.clone());
         let writing = write_image(&target, &name, &tree, &transfer, opts, plan, &mut report);
-        let written = match tokio::time::timeout(limit, writing).await {
+        let mut result = tokio::time::timeout(limit, writing).await;
+        // Harbor refuses a push into a project that does not exist like one without rights:
+        // with `--create-namespace`, its API tells, creates the project, and the write goes again.
+        if let (Ok(Err(e)), Some(plan)) = (&result, again) {
+            if e.is_refusal() && self.created_namespace(&target, &mut report).await {
+                let writing =
+                    write_image(&target, &name, &tree, &transfer, opts, plan, &mut report);
+                result = tokio::time::timeout(limit, writing).await;
+            }
+        }
+        let written = match result {
             Ok(Ok(plan)) => plan,
             Ok(Err(e)) => return failed(report, &e, spent + start.elapsed()),
             Err(_) => {
@@ -327,6 +346,45 @@ impl Engine {
         }
         let remembered = self.state.as_ref()?.written(&head.digest, opts)?;
         (remembered == e.digest.as_str()).then(|| e.digest.clone())
+    }
+
+    /// The target is Harbor and the project of its repository did not exist: now it does
+    /// (created private, and said in the report).
+    async fn created_namespace(&self, target: &Target, report: &mut ImageReport) -> bool {
+        let Target::Registry { client, repo } = target else {
+            return false;
+        };
+        let Some((project, _)) = repo.split_once('/') else {
+            return false;
+        };
+        if !client.is_harbor().await {
+            return false;
+        }
+        match client.harbor_project_exists(project).await {
+            Ok(false) => {}
+            Ok(true) => return false,
+            Err(e) => {
+                report.warnings.push(e.to_string());
+                return false;
+            }
+        }
+        match client.harbor_create_project(project).await {
+            Ok(()) => {
+                info!(
+                    project,
+                    registry = client.registry(),
+                    "created the Harbor project"
+                );
+                report
+                    .warnings
+                    .push(format!("created the private Harbor project `{project}`"));
+                true
+            }
+            Err(e) => {
+                report.warnings.push(e.to_string());
+                false
+            }
+        }
     }
 
     /// The image's referrers after it (`--referrers`). One that could not be copied fails the

@@ -104,6 +104,8 @@ pub struct CopyOptions {
     /// Upload in chunks of this many bytes instead of one streamed request.
     pub chunk_size: Option<u64>,
     pub referrers: ReferrerMode,
+    /// A push Harbor refuses because the project does not exist creates it, then retries.
+    pub create_namespace: bool,
 }
 
 /// What every copy of a run shares.

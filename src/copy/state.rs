@@ -244,6 +244,7 @@ mod tests {
             dry_run: false,
             chunk_size: None,
             referrers: crate::copy::ReferrerMode::All,
+            create_namespace: false,
         };
         let (a, b) = (Digest::sha256(b"a"), Digest::sha256(b"b"));
         let s = State::load(&path).expect("state");
@@ -306,6 +307,7 @@ mod tests {
             dry_run: false,
             chunk_size: None,
             referrers: crate::copy::ReferrerMode::All,
+            create_namespace: false,
         };
         let (a, b) = (Digest::sha256(b"a"), Digest::sha256(b"b"));
         let first = serde_json::json!({ key(&a, &opts): b.to_string() });

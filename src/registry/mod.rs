@@ -5,7 +5,8 @@
 //! and their credentials), [`client`] (one registry: ping and requests), [`exchange`] (one
 //! request and its whole answer, retried as a unit; redirects; stalls), [`token`] (Basic and
 //! Bearer authorization; [`scopes`]: one token for several repositories), [`answer`] (answers as typed errors), and the resources
-//! [`manifests`], [`blobs`], [`listing`] and [`referrers`]; plus the data modules [`manifest`],
+//! [`manifests`], [`blobs`], [`listing`] and [`referrers`], and Harbor's projects ([`harbor`]);
+//! plus the data modules [`manifest`],
 //! [`platform`], [`convert`] and [`credentials`]. Nothing here knows about commands, flags,
 //! lists or reports: hints that name flags are made above it.
 
@@ -18,6 +19,7 @@ pub mod credentials;
 pub mod docker_config;
 pub mod error;
 pub mod exchange;
+pub mod harbor;
 pub mod listing;
 pub mod manifest;
 pub mod manifests;

@@ -329,6 +329,7 @@ impl Settings {
             dry_run: args.dry_run,
             chunk_size: args.chunk_size,
             referrers: referrers(args.referrers, env, defaults)?,
+            create_namespace: args.create_namespace,
         };
         let retries = match args.retries {
             Some(n) => n,

@@ -10,6 +10,7 @@ mod copy_vs_skopeo;
 mod fault_proxy;
 mod faults;
 mod github_actions;
+mod harbor;
 mod hostile;
 mod issue_flow;
 mod layout;
