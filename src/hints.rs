@@ -15,12 +15,16 @@ const NAMESPACES: &str = "Harbor: the project, or pass --create-namespace; Aliyu
 pub fn for_registry(e: &RegistryError) -> Option<String> {
     match e {
         // Harbor refuses a push into a project that does not exist as if the credentials were
-        // wrong: a target refusing credentials it was given may lack the namespace.
-        RegistryError::Auth { who, .. } => who.as_deref().map(|w| match w.role {
-            Role::Target if w.had_credentials => {
-                format!("{}, or create the namespace first ({NAMESPACES})", credentials_hint(w))
+        // wrong, in its own words: then the namespace may be what is missing.
+        RegistryError::Auth { who, detail, .. } => who.as_deref().map(|w| {
+            let harbor = detail.contains("unauthorized to access repository");
+            match w.role {
+                Role::Target if w.had_credentials && harbor => format!(
+                    "{}, or create the namespace first ({NAMESPACES})",
+                    credentials_hint(w)
+                ),
+                _ => credentials_hint(w),
             }
-            _ => credentials_hint(w),
         }),
         RegistryError::Denied {
             repository, who, ..
