@@ -167,6 +167,9 @@ pub(crate) async fn execute_with(engine: &Engine, plan: RunPlan, settings: &Sett
             }
             None => pairs,
         };
+        // Docker Hub's pull limit, before anything counts against it.
+        let (pairs, held_back) = crate::plan::pull_budget::apply(engine, pairs, dry_run).await;
+        images.extend(held_back);
         // Progress bars on a terminal only (never in CI logs or a dry run).
         let visible = !dry_run && std::io::IsTerminal::is_terminal(&std::io::stderr());
         let progress = crate::progress::Progress::start(

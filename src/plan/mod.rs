@@ -4,6 +4,7 @@
 pub(crate) mod list;
 pub(crate) mod naming;
 pub(crate) mod online;
+pub(crate) mod pull_budget;
 pub(crate) mod shard;
 pub(crate) mod sync;
 

@@ -310,6 +310,10 @@ impl RegistryClient {
             };
             drop(slot);
             log_rate_limit(&url, resp.headers());
+            if let Some(limit) = crate::registry::transport::RateLimit::from_headers(resp.headers())
+            {
+                self.transport.note_rate_limit(&host_port(&url), limit);
+            }
             let status = resp.status();
             // One line a request at `-vv` (trace): where the time of a run goes.
             tracing::trace!(

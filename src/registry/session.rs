@@ -41,6 +41,11 @@ impl Session {
 
     /// Use `creds` (given by `source`, named in errors) for `registry` (as written in
     /// references) in `role`. Its secrets are never shown by any output of the run.
+    /// The transport every client shares (connection pools, what hosts said of their limits).
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
     pub fn set_credentials(
         &mut self,
         registry: &str,

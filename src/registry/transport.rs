@@ -66,6 +66,39 @@ pub struct Transport {
     not_before: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
     /// Per host: the requests that may wait for an answer at once, shared by every image.
     budgets: std::sync::Mutex<std::collections::HashMap<String, Arc<Semaphore>>>,
+    /// Per host: the pull limit its last answer stated (Docker Hub's `ratelimit-*` headers).
+    rate_limits: std::sync::Mutex<std::collections::HashMap<String, RateLimit>>,
+}
+
+/// A pull limit as a registry states it: `ratelimit-limit: 100;w=21600` and
+/// `ratelimit-remaining: 76;w=21600` (pulls in a window of `w` seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub limit: u64,
+    pub remaining: u64,
+    pub window_secs: Option<u64>,
+}
+
+impl RateLimit {
+    /// From an answer's headers, when it states a limit.
+    pub fn from_headers(headers: &reqwest::header::HeaderMap) -> Option<RateLimit> {
+        let field = |name: &str| -> Option<(u64, Option<u64>)> {
+            let text = headers.get(name)?.to_str().ok()?;
+            let mut parts = text.split(';');
+            let n = parts.next()?.trim().parse().ok()?;
+            let w = parts
+                .filter_map(|p| p.trim().strip_prefix("w="))
+                .find_map(|w| w.parse().ok());
+            Some((n, w))
+        };
+        let (remaining, w) = field("ratelimit-remaining")?;
+        let (limit, lw) = field("ratelimit-limit").unwrap_or((remaining, None));
+        Some(RateLimit {
+            limit,
+            remaining,
+            window_secs: w.or(lw),
+        })
+    }
 }
 
 impl Transport {
@@ -99,6 +132,7 @@ impl Transport {
             opts,
             not_before: Default::default(),
             budgets: Default::default(),
+            rate_limits: Default::default(),
         })
     }
 
@@ -126,6 +160,23 @@ impl Transport {
             .or_insert_with(|| Arc::new(Semaphore::new(self.opts.requests_per_host.max(1))))
             .clone();
         budget.acquire_owned().await.ok()
+    }
+
+    /// Keep the pull limit an answer from `host` stated.
+    pub fn note_rate_limit(&self, host: &str, limit: RateLimit) {
+        self.rate_limits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(host.to_string(), limit);
+    }
+
+    /// The pull limit `host` last stated.
+    pub fn rate_limit(&self, host: &str) -> Option<RateLimit> {
+        self.rate_limits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(host)
+            .copied()
     }
 
     /// How long a request to `host` must still wait.
@@ -240,6 +291,21 @@ mod tests {
             "{w:?}"
         );
         assert!(t.wait_for("ghcr.io").is_zero());
+    }
+
+    #[test]
+    fn rate_limits_from_docker_hub_headers() {
+        let mut h = reqwest::header::HeaderMap::new();
+        assert_eq!(RateLimit::from_headers(&h), None);
+        h.insert("ratelimit-limit", "100;w=21600".parse().expect("header"));
+        h.insert("ratelimit-remaining", "76;w=21600".parse().expect("header"));
+        let l = RateLimit::from_headers(&h).expect("limit");
+        assert_eq!(
+            (l.limit, l.remaining, l.window_secs),
+            (100, 76, Some(21600))
+        );
+        h.insert("ratelimit-remaining", "lots".parse().expect("header"));
+        assert_eq!(RateLimit::from_headers(&h), None);
     }
 
     #[test]

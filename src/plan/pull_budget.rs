@@ -1,0 +1,110 @@
+//! Docker Hub's pull limit, known before copying. A manifest `GET` there counts as a pull (a
+//! `HEAD` does not, and its answer states the limit: `ratelimit-limit` and
+//! `ratelimit-remaining`). One `HEAD` of a batch's first Docker Hub source tells how many pulls
+//! are left; the batch needs at least one an image. With none left, its Docker Hub images are not
+//! started (each fails with the reason, the rest of the batch goes on), instead of failing
+//! half-way with 429s; with fewer left than needed, the run says so and goes on.
+
+use crate::copy::image::{manifest_ref, Destination, Origin};
+use crate::copy::Engine;
+use crate::reference::Reference;
+use crate::registry::transport::RateLimit;
+use crate::registry::Role;
+use crate::report::ImageReport;
+
+/// Where Docker Hub's references go.
+const DOCKER_HUB: &str = "docker.io";
+
+/// What Docker Hub allows against what a batch needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub limit: RateLimit,
+    /// Manifest reads the batch needs at least: one an image from Docker Hub.
+    pub needed: u64,
+}
+
+impl Budget {
+    fn window(&self) -> String {
+        match self.limit.window_secs {
+            Some(s) if s % 3600 == 0 => format!("{} h", s / 3600),
+            Some(s) => format!("{s} s"),
+            None => "its window".into(),
+        }
+    }
+
+    /// The line the run prints about it.
+    pub fn describe(&self) -> String {
+        format!(
+            "Docker Hub: {} of {} pulls left in {} for this address or account; this batch needs \
+             at least {} (one a Docker Hub image, more for multi-platform ones)",
+            self.limit.remaining,
+            self.limit.limit,
+            self.window(),
+            self.needed
+        )
+    }
+}
+
+fn from_docker_hub(origin: &Origin) -> Option<&Reference> {
+    match origin {
+        Origin::Registry(r) if r.registry() == DOCKER_HUB => Some(r),
+        _ => None,
+    }
+}
+
+/// Docker Hub's budget for `pairs`, from one `HEAD` of its first Docker Hub source (none when
+/// no source is on Docker Hub, or the answer states no limit).
+pub async fn look(engine: &Engine, pairs: &[(Origin, Destination)]) -> Option<Budget> {
+    let mut hub = pairs.iter().filter_map(|(o, _)| from_docker_hub(o));
+    let first = hub.next()?;
+    let needed = 1 + hub.count() as u64;
+    let client = engine
+        .session
+        .client(first.registry(), first.api_host(), Role::Source)
+        .await
+        .ok()?;
+    let _ = client
+        .manifest_head(first.repository(), &manifest_ref(first))
+        .await;
+    let limit = engine.session.transport().rate_limit(client.host())?;
+    Some(Budget { limit, needed })
+}
+
+/// Hold back the Docker Hub images of `pairs` when no pull is left (a dry run reads no
+/// manifest that counts, so it holds nothing back): the pairs to copy, and the reports of those
+/// held back.
+pub async fn apply(
+    engine: &Engine,
+    pairs: Vec<(Origin, Destination)>,
+    dry_run: bool,
+) -> (Vec<(Origin, Destination)>, Vec<ImageReport>) {
+    let Some(budget) = look(engine, &pairs).await else {
+        return (pairs, Vec::new());
+    };
+    if budget.limit.remaining >= budget.needed {
+        tracing::info!("{}", budget.describe());
+        return (pairs, Vec::new());
+    }
+    tracing::warn!("{}", budget.describe());
+    if budget.limit.remaining > 0 || dry_run {
+        return (pairs, Vec::new());
+    }
+    let mut held = Vec::new();
+    let mut kept = Vec::new();
+    for (origin, to) in pairs {
+        if from_docker_hub(&origin).is_none() {
+            kept.push((origin, to));
+            continue;
+        }
+        let mut report = ImageReport::new(origin.to_string(), to.to_string());
+        report.error = Some(format!(
+            "not started: Docker Hub's pull limit is used up ({} pulls in {}), and this image needs \
+             at least one; nothing was read\nhint: run again when the window has passed, or give \
+             Docker Hub credentials (`--src-creds docker.io=USER:TOKEN`): accounts get more pulls",
+            budget.limit.limit,
+            budget.window()
+        ));
+        held.push(report);
+    }
+    (kept, held)
+}
