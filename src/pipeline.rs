@@ -51,6 +51,8 @@ pub(crate) struct Batch {
 /// The images of a batch: known, or the tags a sync lists when it runs.
 pub(crate) enum Work {
     Pairs(Vec<(Origin, Destination)>),
+    /// Pairs, and the images a look-up before the run found cannot be copied (their reports).
+    Checked(Vec<(Origin, Destination)>, Vec<ImageReport>),
     Sync(SyncSpec),
 }
 
@@ -132,8 +134,14 @@ pub(crate) async fn execute_with(engine: &Engine, plan: RunPlan, settings: &Sett
             output::line(h);
         }
         let first = images.len();
+        // Reported after the batch's copies.
+        let mut refused = Vec::new();
         let pairs = match batch.work {
             Work::Pairs(p) => p,
+            Work::Checked(p, r) => {
+                refused = r;
+                p
+            }
             Work::Sync(spec) => match crate::plan::sync::plan(engine, &spec).await {
                 Ok((jobs, sel)) => {
                     print_selections(&sel);
@@ -185,6 +193,7 @@ pub(crate) async fn execute_with(engine: &Engine, plan: RunPlan, settings: &Sett
         progress.finish();
         save_state(engine);
         images.extend(reports);
+        images.extend(refused);
         let failed = images[first..].iter().any(|i| i.status == Status::Failed);
         outcomes.push((batch.notify_on, failed));
     }

@@ -12,6 +12,10 @@ use crate::github::event::{self, Decision, Issue, Policy};
 use crate::pipeline::{Batch, RunPlan, Work};
 use crate::plan::list::{LinePair, Problem};
 use crate::plan::naming::Namespace;
+use crate::plan::online::Lookup;
+
+/// A line of the request with what looking its source up found.
+type Looked = (LinePair, Lookup);
 use crate::render::templates::{self, Templates};
 use crate::report::{human_bytes, RunReport, Status};
 use crate::settings::hosts::Registries;
@@ -249,15 +253,38 @@ impl Flow {
         let settings = Settings::resolve(&args, &env, None, &registries)?;
         let engine = crate::pipeline::engine(&settings)?;
 
+        // Each source looked up first (HEADs, tag lists): a line that cannot be copied is
+        // named in the plan with what exists instead, and the rest is copied.
+        let sources: Vec<crate::reference::Reference> =
+            jobs.iter().map(|j| j.pair.source.clone()).collect();
+        let lookups =
+            crate::plan::online::look_up(&engine, &sources, &settings.copy.platforms).await;
+        let (jobs, refused): (Vec<Looked>, Vec<Looked>) = jobs
+            .into_iter()
+            .zip(lookups)
+            .partition(|(_, l)| l.is_fine() || matches!(l, Lookup::Unreachable { .. }));
+        let jobs: Vec<LinePair> = jobs.into_iter().map(|(j, _)| j).collect();
+
         // The plan, at once.
         let platforms = settings.copy.platforms.describe().join(",");
         let plan_comment = match number {
             Some(n) => {
-                let body = self.plan_body(&jobs, &platforms)?;
+                let body = self.plan_body(&jobs, &refused, &platforms)?;
                 Some((n, self.comment(n, &body).await?))
             }
             None => None,
         };
+        let refused: Vec<crate::report::ImageReport> = refused
+            .into_iter()
+            .map(|(j, l)| {
+                let mut r = crate::report::ImageReport::new(
+                    j.pair.source.to_string(),
+                    j.pair.target.to_string(),
+                );
+                r.error = Some(format!("line {}: not copied: {}", j.line, l.describe()));
+                r
+            })
+            .collect();
 
         // The copy, the outputs and the notification.
         let title = match &req.issue {
@@ -282,7 +309,7 @@ impl Flow {
                 .or_else(|| Some(self.links.run_url.clone())),
             batches: vec![Batch {
                 header: None,
-                work: Work::Pairs(
+                work: Work::Checked(
                     jobs.into_iter()
                         .map(|j| {
                             (
@@ -291,6 +318,7 @@ impl Flow {
                             )
                         })
                         .collect(),
+                    refused,
                 ),
                 options: settings.copy.clone(),
                 parallel: settings.parallel,
@@ -413,13 +441,25 @@ impl Flow {
         Ok(2)
     }
 
-    fn plan_body(&self, jobs: &[LinePair], platforms: &str) -> Result<String, UsageError> {
+    fn plan_body(
+        &self,
+        jobs: &[LinePair],
+        refused: &[Looked],
+        platforms: &str,
+    ) -> Result<String, UsageError> {
         #[derive(Serialize)]
         struct Row {
             line: usize,
             source: String,
             target: String,
         }
+        let problems: Vec<serde_json::Value> = refused
+            .iter()
+            .take(100)
+            .map(|(j, l)| {
+                serde_json::json!({"line": j.line, "source": j.pair.source.to_string(), "why": cut(&l.describe(), ERROR_CHARS)})
+            })
+            .collect();
         let rows: Vec<Row> = jobs
             .iter()
             .map(|j| Row {
@@ -428,13 +468,14 @@ impl Flow {
                 target: j.pair.target.to_string(),
             })
             .collect();
-        let mut shown = rows.len();
+        let (mut shown, mut shown_problems) = (rows.len(), problems.len());
         loop {
             let body = self.render(
                 templates::PLAN,
                 &serde_json::json!({
                     "images": &rows[..shown],
                     "omitted": rows.len() - shown,
+                    "problems": &problems[..shown_problems],
                     "platforms": platforms,
                     "run_url": self.links.run_url,
                 }),
@@ -443,6 +484,7 @@ impl Flow {
                 return Ok(fit(body, COMMENT_LIMIT));
             }
             shown /= 2;
+            shown_problems /= 2;
         }
     }
 

@@ -360,7 +360,11 @@ fn a_partial_failure_stays_open_and_retry_copies_only_what_is_missing() {
         .to_string();
     assert!(report.contains("### ⚠️ 1 of 2 images failed"), "{report}");
     assert!(report.contains("#### Failures"), "{report}");
-    assert!(report.contains("not found"), "{report}");
+    // Looked up before the run: the missing repository was not tried, and says so.
+    assert!(
+        report.contains("line 2: not copied: no such repository"),
+        "{report}"
+    );
     assert!(report.contains("comment `/retry`"), "{report}");
     assert!(
         report.contains(&format!("docker pull {}/mirrors/web:1.0", dst.host())),
@@ -590,4 +594,64 @@ fn dry_run_writes_nothing_to_github_or_the_target() {
         out.stdout
     );
     assert!(dst.client().catalog().is_empty());
+}
+
+/// The plan comment, pinned: each source is looked up before anything is copied; a missing tag
+/// (with the nearest), a missing platform (with those there are) and a fine image.
+#[test]
+fn the_plan_names_what_cannot_be_copied_with_what_exists_and_copies_the_rest() {
+    use crate::support::{image, index, push_index, AttestationStyle};
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    let web = seed(&src, "library/web", 7);
+    push_image(&src.client(), "library/web", Some("1.1"), &web);
+    let amd = image(Format::Oci, "linux", "amd64", None, &[1_500], 8);
+    let idx = index(Format::Oci, vec![amd], AttestationStyle::None);
+    push_index(&src.client(), "team/multi", "v1", &idx);
+    let gh = FakeGitHub::start(REPO, &["mirror-request"]);
+    let images = format!(
+        "{}\n{}\n{}",
+        src.reference("library/web", "1.0"),
+        src.reference("library/web", "1.9"),
+        src.reference("team/multi", "v1"),
+    );
+    let body = form_body(&images, "linux/amd64,linux/arm64", false);
+    let event = issues_event("opened", 12, &body, &["mirror-request"], "COLLABORATOR");
+    let out = run_issue(&gh.url(""), &dst, "issues", &event, &[]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let p = format!("/repos/{REPO}");
+    let plan = body_of(&gh, "POST", &format!("{p}/issues/12/comments"))["body"]
+        .as_str()
+        .unwrap()
+        .replace(&src.host(), "SRC")
+        .replace(&dst.host(), "DST");
+    // Without the marker the comment carries for finding it again.
+    let plan = plan
+        .split("\n<!-- registry-mirror:comment")
+        .next()
+        .unwrap_or_default();
+    assert_eq!(
+        plan,
+        "<!-- registry-mirror:plan -->\n\
+         ### ⏳ Mirroring 1 image\n\
+         \n\
+         Platforms: linux/amd64,linux/arm64\n\
+         \n\
+         | line | source | target |\n\
+         |---:|---|---|\n\
+         | 1 | `SRC/library/web:1.0` | `DST/mirrors/web:1.0` |\n\
+         \n\
+         #### Cannot be copied\n\
+         \n\
+         | line | source | why |\n\
+         |---:|---|---|\n\
+         | 2 | `SRC/library/web:1.9` | no tag `1.9`; nearest: 1.1, 1.0 |\n\
+         | 3 | `SRC/team/multi:v1` | no linux/arm64 in this image; it has linux/amd64 |\n\
+         \n\
+         This comment turns into the report when the run ends: [follow the run](https://github.com/octo-org/mirrors/actions/runs/4242).\n"
+    );
+    // The fine one was copied; the others never reached the target.
+    assert!(dst.client().head_manifest("mirrors/web", "1.0").is_some());
+    assert!(dst.client().catalog() == vec!["mirrors/web".to_string()]);
+    assert_eq!(out.report["summary"]["failed"], 2);
 }
