@@ -241,19 +241,7 @@ impl Follow<'_> {
     async fn subject(&mut self, subject: &Subject) -> Vec<Subject> {
         let found = match self.find(&subject.digest).await {
             Ok(f) => f,
-            Err(e) => {
-                warn!(subject = %subject.digest, error = %e, "cannot list the referrers");
-                self.out.push(ReferrerReport {
-                    kind: ReferrerKind::Artifact,
-                    digest: subject.digest.to_string(),
-                    status: ReferrerStatus::Failed,
-                    reason: Some(format!(
-                        "listing the referrers of {} failed: {e}",
-                        subject.digest
-                    )),
-                });
-                return Vec::new();
-            }
+            Err(e) => return self.unlisted(subject, "the referrers", &e),
         };
         // What the target lists for this subject already: one request, and only where there
         // is something to follow.
@@ -265,19 +253,7 @@ impl Follow<'_> {
         let listed = match following {
             true => match self.target_listing(&subject.digest).await {
                 Ok(l) => l,
-                Err(e) => {
-                    warn!(subject = %subject.digest, error = %e, "cannot list the target's referrers");
-                    self.out.push(ReferrerReport {
-                        kind: ReferrerKind::Artifact,
-                        digest: subject.digest.to_string(),
-                        status: ReferrerStatus::Failed,
-                        reason: Some(format!(
-                            "listing the target's referrers of {} failed: {e}",
-                            subject.digest
-                        )),
-                    });
-                    return Vec::new();
-                }
+                Err(e) => return self.unlisted(subject, "the target's referrers", &e),
             },
             false => Listing::default(),
         };
@@ -355,6 +331,18 @@ impl Follow<'_> {
             }
         }
         next
+    }
+
+    /// `what` of `subject` could not be listed: a failed entry, and nothing to follow.
+    fn unlisted(&mut self, subject: &Subject, what: &str, e: &RegistryError) -> Vec<Subject> {
+        warn!(subject = %subject.digest, error = %e, "cannot list {what}");
+        self.out.push(ReferrerReport {
+            kind: ReferrerKind::Artifact,
+            digest: subject.digest.to_string(),
+            status: ReferrerStatus::Failed,
+            reason: Some(format!("listing {what} of {} failed: {e}", subject.digest)),
+        });
+        Vec::new()
     }
 
     /// The referrers of `subject` at the source: the API's (or the fallback index's) and

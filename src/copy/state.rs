@@ -234,18 +234,22 @@ mod tests {
     use super::*;
     use crate::copy::{Format, Platforms};
 
-    #[test]
-    fn remembers_per_source_and_options_and_survives_a_save() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("state.json");
-        let opts = CopyOptions {
+    fn all_platforms_v2s2() -> CopyOptions {
+        CopyOptions {
             platforms: Platforms::All,
             format: Format::V2s2,
             dry_run: false,
             chunk_size: None,
             referrers: crate::copy::ReferrerMode::All,
             create_namespace: false,
-        };
+        }
+    }
+
+    #[test]
+    fn remembers_per_source_and_options_and_survives_a_save() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        let opts = all_platforms_v2s2();
         let (a, b) = (Digest::sha256(b"a"), Digest::sha256(b"b"));
         let s = State::load(&path).expect("state");
         assert_eq!(s.written(&a, &opts), None);
@@ -301,14 +305,7 @@ mod tests {
     fn reads_the_first_format_and_ignores_invalid_holders() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("state.json");
-        let opts = CopyOptions {
-            platforms: Platforms::All,
-            format: Format::V2s2,
-            dry_run: false,
-            chunk_size: None,
-            referrers: crate::copy::ReferrerMode::All,
-            create_namespace: false,
-        };
+        let opts = all_platforms_v2s2();
         let (a, b) = (Digest::sha256(b"a"), Digest::sha256(b"b"));
         let first = serde_json::json!({ key(&a, &opts): b.to_string() });
         std::fs::write(&path, first.to_string()).expect("write");

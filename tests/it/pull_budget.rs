@@ -36,6 +36,21 @@ fn docker_hub(registry: &Registry, remaining: u64) -> (Proxy, Arc<AtomicU64>) {
     )
 }
 
+/// An image `:v1` in each of `repos`.
+fn seed(src: &Registry, repos: &[&str], seed: u64) {
+    for (i, repo) in repos.iter().enumerate() {
+        let img = image(
+            Format::Docker,
+            "linux",
+            "amd64",
+            None,
+            &[1_000],
+            seed + i as u64,
+        );
+        push_image(&src.client(), repo, Some("v1"), &img);
+    }
+}
+
 fn mirror(hub: &Proxy, dst: &Registry, list: &str) -> crate::support::Outcome {
     let mut cli = bin();
     cli.args([
@@ -56,20 +71,7 @@ fn mirror(hub: &Proxy, dst: &Registry, list: &str) -> crate::support::Outcome {
 fn with_no_pull_left_docker_hub_images_are_not_started_and_the_rest_are_copied() {
     let src = Registry::anonymous();
     let dst = Registry::anonymous();
-    for (i, repo) in ["library/one", "library/two", "elsewhere"]
-        .iter()
-        .enumerate()
-    {
-        let img = image(
-            Format::Docker,
-            "linux",
-            "amd64",
-            None,
-            &[1_000],
-            95 + i as u64,
-        );
-        push_image(&src.client(), repo, Some("v1"), &img);
-    }
+    seed(&src, &["library/one", "library/two", "elsewhere"], 95);
     let (hub, _) = docker_hub(&src, 0);
     let list = format!(
         "one:v1\ndocker.io/library/two:v1\n{}\n",
@@ -120,17 +122,7 @@ fn with_no_pull_left_docker_hub_images_are_not_started_and_the_rest_are_copied()
 fn with_fewer_pulls_left_than_needed_the_run_says_so_and_goes_on() {
     let src = Registry::anonymous();
     let dst = Registry::anonymous();
-    for (i, repo) in ["library/one", "library/two"].iter().enumerate() {
-        let img = image(
-            Format::Docker,
-            "linux",
-            "amd64",
-            None,
-            &[1_000],
-            97 + i as u64,
-        );
-        push_image(&src.client(), repo, Some("v1"), &img);
-    }
+    seed(&src, &["library/one", "library/two"], 97);
     let (hub, _) = docker_hub(&src, 1);
     let o = mirror(&hub, &dst, "one:v1\ntwo:v1\n");
     assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);

@@ -186,31 +186,46 @@ fn the_target_fallback_index_keeps_the_entries_already_there() {
     );
 }
 
+/// A two-platform OCI index signed with a cosign tag, and its amd64 image signed with a notation
+/// signature in the fallback index, all at the source.
+struct SignedIndex {
+    idx: crate::support::Index,
+    amd: Image,
+    on_index: Artifact,
+    on_amd: Artifact,
+}
+
+fn signed_index(src: &Registry, seed: u64, jws: &[u8]) -> SignedIndex {
+    let amd = image(Format::Oci, "linux", "amd64", None, &[3_000], seed);
+    let arm = image(Format::Oci, "linux", "arm64", None, &[3_500], seed + 1);
+    let idx = index(Format::Oci, vec![amd.clone(), arm], AttestationStyle::None);
+    let c = src.client();
+    push_index(&c, "app", "v1", &idx);
+    let on_index = cosign_signature(&idx.digest, seed);
+    let tag = format!("{}.sig", fallback_tag(&idx.digest));
+    push_artifact(&c, "app", Some(&tag), &on_index);
+    let about_amd = subject(&amd.media_type, &amd.digest, amd.manifest.len());
+    let on_amd = artifact(NOTATION, about_amd, jws, "application/jose+json");
+    push_artifact(&c, "app", None, &on_amd);
+    push_fallback_index(&c, "app", &amd.digest, &[on_amd.descriptor()]);
+    SignedIndex {
+        idx,
+        amd,
+        on_index,
+        on_amd,
+    }
+}
+
 #[test]
 fn referrers_of_each_platform_and_of_the_index_follow_a_multi_platform_image() {
     let src = Registry::anonymous();
     let dst = Registry::anonymous();
-    let amd = image(Format::Oci, "linux", "amd64", None, &[3_000], 41);
-    let arm = image(Format::Oci, "linux", "arm64", None, &[3_500], 42);
-    let idx = index(Format::Oci, vec![amd.clone(), arm], AttestationStyle::None);
-    let c = src.client();
-    push_index(&c, "app", "v1", &idx);
-    let on_index = cosign_signature(&idx.digest, 7);
-    push_artifact(
-        &c,
-        "app",
-        Some(&format!("{}.sig", fallback_tag(&idx.digest))),
-        &on_index,
-    );
-    let about_amd = subject(&amd.media_type, &amd.digest, amd.manifest.len());
-    let on_amd = artifact(
-        NOTATION,
-        about_amd,
-        b"{\"jws\":\"amd\"}",
-        "application/jose+json",
-    );
-    push_artifact(&c, "app", None, &on_amd);
-    push_fallback_index(&c, "app", &amd.digest, &[on_amd.descriptor()]);
+    let SignedIndex {
+        idx,
+        amd,
+        on_index,
+        on_amd,
+    } = signed_index(&src, 41, b"{\"jws\":\"amd\"}");
 
     let o = copy(&src, &dst, &["--all-platforms", "--format", "preserve"]);
     assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
@@ -592,27 +607,9 @@ fn a_rerun_stopped_by_the_heads_finds_a_new_signature_of_a_platform_through_the_
 fn one_platform_of_an_index_leaves_the_index_signature_with_its_own_hint() {
     let src = Registry::anonymous();
     let dst = Registry::anonymous();
-    let amd = image(Format::Oci, "linux", "amd64", None, &[3_000], 81);
-    let arm = image(Format::Oci, "linux", "arm64", None, &[3_500], 82);
-    let idx = index(Format::Oci, vec![amd.clone(), arm], AttestationStyle::None);
-    let c = src.client();
-    push_index(&c, "app", "v1", &idx);
-    let on_index = cosign_signature(&idx.digest, 9);
-    push_artifact(
-        &c,
-        "app",
-        Some(&format!("{}.sig", fallback_tag(&idx.digest))),
-        &on_index,
-    );
-    let about_amd = subject(&amd.media_type, &amd.digest, amd.manifest.len());
-    let on_amd = artifact(
-        NOTATION,
-        about_amd,
-        b"{\"jws\":\"one\"}",
-        "application/jose+json",
-    );
-    push_artifact(&c, "app", None, &on_amd);
-    push_fallback_index(&c, "app", &amd.digest, &[on_amd.descriptor()]);
+    let SignedIndex {
+        on_index, on_amd, ..
+    } = signed_index(&src, 81, b"{\"jws\":\"one\"}");
 
     // One platform: the tag gets the amd64 image itself, unchanged; the index is not copied.
     let o = copy(
