@@ -357,6 +357,12 @@ impl Engine {
         let Some((project, _)) = repo.split_once('/') else {
             return false;
         };
+        let mut created = self.created_namespaces.lock().await;
+        let key = (client.host().to_string(), project.to_string());
+        // Made by this run after this image was refused: write again.
+        if created.contains(&key) {
+            return true;
+        }
         if !client.is_harbor().await {
             return false;
         }
@@ -370,6 +376,7 @@ impl Engine {
         }
         match client.harbor_create_project(project).await {
             Ok(()) => {
+                created.insert(key);
                 info!(
                     project,
                     registry = client.registry(),

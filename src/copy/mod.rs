@@ -119,6 +119,9 @@ pub struct Engine {
     pub state: Option<state::State>,
     /// Which registries lack the referrers API; source repositories' tags.
     referrer_memory: referrers::Memory,
+    /// Harbor projects this run created, per host (`--create-namespace`); held while one is
+    /// looked up and created, so images refused together create it once and all write again.
+    created_namespaces: tokio::sync::Mutex<std::collections::HashSet<(String, String)>>,
     /// OCI layouts written in this run, one handle per directory (they serialize `index.json`).
     layouts: std::sync::Mutex<HashMap<PathBuf, Arc<Layout>>>,
 }
@@ -134,6 +137,7 @@ impl Engine {
             bytes_moved: Arc::default(),
             layouts: Default::default(),
             referrer_memory: Default::default(),
+            created_namespaces: Default::default(),
             state: None,
         }
     }

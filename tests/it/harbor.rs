@@ -164,3 +164,47 @@ fn without_create_namespace_the_refusal_says_how_to_create_it() {
         "no API call without the flag"
     );
 }
+
+#[test]
+fn images_refused_together_create_the_project_once_and_all_land() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    let mut list = String::new();
+    for i in 0..3 {
+        let img = image(Format::Docker, "linux", "amd64", None, &[2_000], 93 + i);
+        push_image(&src.client(), &format!("app{i}"), Some("v1"), &img);
+        list.push_str(&format!(
+            "{} team/app{i}:v1\n",
+            src.reference(&format!("app{i}"), "v1")
+        ));
+    }
+    let (harbor, calls) = harbor(&dst);
+    let mut cli = bin();
+    cli.args([
+        "mirror",
+        "-f",
+        "-",
+        "--target-registry",
+        &harbor.host(),
+        "--target-namespace",
+        "x",
+    ])
+    .args([
+        "--dest-creds",
+        "admin:Harbor12345",
+        "--create-namespace",
+        "--parallel",
+        "3",
+    ])
+    .write_stdin(list);
+    let o = cli.run_with_report();
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert_eq!(o.report["summary"]["copied"], 3, "{}", o.report);
+    let posts = calls
+        .lock()
+        .expect("calls")
+        .iter()
+        .filter(|c| c.0 == "POST")
+        .count();
+    assert_eq!(posts, 1, "the project is created once");
+}
