@@ -365,6 +365,11 @@ pub struct CopyArgs {
     /// through Harbor's API, then is retried (needs Basic credentials that may create projects)
     #[arg(long)]
     pub create_namespace: bool,
+    /// What the target accepts: `auto` (by its host name) or acr, tcr, swr, harbor, ghcr,
+    /// quay, dockerhub, gar, distribution; what it refuses is adapted before it is sent
+    /// [env: TARGET_PROFILE] [default: auto]
+    #[arg(long, value_name = "NAME|auto")]
+    pub target_profile: Option<crate::registry::profile::ProfileChoice>,
     /// Signatures, SBOMs and attestations that refer to a copied manifest follow it
     /// [env: REFERRERS] [default: all]
     #[arg(long, value_enum)]

@@ -7,6 +7,8 @@ pub const PLATFORMS: &str = "PLATFORMS";
 pub const FORMAT: &str = "FORMAT";
 /// Which referrers follow their images (`--referrers`).
 pub const REFERRERS: &str = "REFERRERS";
+/// What the target accepts: `auto` or a profile's name (`--target-profile`).
+pub const TARGET_PROFILE: &str = "TARGET_PROFILE";
 /// Images in flight at once (`--parallel`).
 pub const MAX_PARALLEL: &str = "MAX_PARALLEL";
 /// Retries per request (`--retries`).

@@ -386,6 +386,9 @@ fn result_line(img: &ImageReport) -> String {
     for w in &img.warnings {
         line.push_str(&format!("\n  warning: {w}"));
     }
+    for a in &img.adapted {
+        line.push_str(&format!("\n  adapted: {}: {}", a.change, a.reason));
+    }
     for r in &img.referrers {
         let (kind, status) = (r.kind.as_str(), r.status.as_str());
         line.push_str(&format!("\n  {kind} {} {status}", r.digest));

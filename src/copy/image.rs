@@ -17,7 +17,7 @@ use crate::digest::Digest;
 use crate::layout::LayoutRef;
 use crate::reference::Reference;
 use crate::registry::error::RegistryError;
-use crate::registry::manifest::{Parsed, RawManifest};
+use crate::registry::manifest::{Kind, Parsed, RawManifest};
 use crate::registry::platform::Platform;
 use crate::registry::ManifestHead;
 use crate::report::{BlobCounts, ImageReport, Status};
@@ -148,6 +148,8 @@ pub(crate) struct Ready<'a> {
     head: ManifestHead,
     tree: SourceTree,
     plan: PushPlan,
+    /// The stricter way the plan was built for what the target refuses.
+    fallback: Fallback,
     report: ImageReport,
     /// How long looking and planning took (waiting for a write slot is not the image's time).
     spent: std::time::Duration,
@@ -193,17 +195,18 @@ impl Engine {
                 existing: existing.as_ref(),
             };
             let planned = self.plan_copy(&src, found, opts, &mut report).await?;
-            Ok::<_, CopyError>(planned.map(|(tree, plan)| (src, to, head, tree, plan)))
+            Ok::<_, CopyError>(planned.map(|(tree, plan, fb)| (src, to, head, tree, plan, fb)))
         }
         .await;
         match result {
-            Ok(Some((src, to, head, tree, plan))) => Resolved::Write(Box::new(Ready {
+            Ok(Some((src, to, head, tree, plan, fallback))) => Resolved::Write(Box::new(Ready {
                 to: target,
                 src,
                 target: to,
                 head,
                 tree,
                 plan,
+                fallback,
                 report,
                 spent: start.elapsed(),
             })),
@@ -223,7 +226,7 @@ impl Engine {
         found: Found<'_>,
         opts: &CopyOptions,
         report: &mut ImageReport,
-    ) -> Result<Option<(SourceTree, PushPlan)>, CopyError> {
+    ) -> Result<Option<(SourceTree, PushPlan, Fallback)>, CopyError> {
         let Found {
             head,
             target,
@@ -251,11 +254,11 @@ impl Engine {
 
         // 3. Fetch the source manifests and plan; the name may already point at the result.
         let tree = fetch_tree(src, &head.digest, opts).await?;
-        let plan = push::build(&tree, &opts.platforms, format, Fallback::default())?;
+        let (plan, fallback) = self.adapted_plan(target, &tree, opts, format, report)?;
         if already_written(target, existing, &plan).await? {
             self.remember(target, &head.digest, opts, &plan.top.digest);
             finish_skipped(report, &plan.top.digest, opts, Some(&plan));
-            let subjects = subjects_of(&tree, &plan);
+            let subjects = subjects_of(&tree, &plan, opts);
             self.remember_children(target, &head.digest, &subjects);
             self.add_referrers(src, target, &subjects, opts, report)
                 .await;
@@ -265,12 +268,12 @@ impl Engine {
 
         if opts.dry_run {
             finish_dry_run(target, report, &plan, existing.is_some()).await?;
-            let subjects = subjects_of(&tree, &plan);
+            let subjects = subjects_of(&tree, &plan, opts);
             self.add_referrers(src, target, &subjects, opts, report)
                 .await;
             return Ok(None);
         }
-        Ok(Some((tree, plan)))
+        Ok(Some((tree, plan, fallback)))
     }
 
     /// Step 4, the write. Nothing hangs: stalls end attempts, and a push has a deadline from
@@ -284,30 +287,56 @@ impl Engine {
             head,
             tree,
             plan,
+            fallback,
             mut report,
             spent,
         } = ready;
+        // A refusal another image met since this one was planned (ahead) applies to it too.
+        let format = target.format(opts.format);
+        let (plan, fallback) = match self.adapted_plan(&target, &tree, opts, format, &mut report) {
+            Ok((p, fb)) if fb != fallback => {
+                fill(&mut report, &p);
+                (p, fb)
+            }
+            _ => (plan, fallback),
+        };
         let transfer = Transfer {
             engine: self,
             src: &src,
-            chunk_size: opts.chunk_size,
+            chunk_size: self.chunk_size_for(&target, opts, &mut report),
             prefetched: tree.config.as_ref(),
         };
         let bytes: u64 = plan.blobs.iter().map(|b| b.size).sum();
         let limit = write_deadline(bytes);
         let name = to.name();
         let again = opts.create_namespace.then(|| plan.clone());
-        let writing = write_image(&target, &name, &tree, &transfer, opts, plan, &mut report);
+        let writing = write_image(
+            &target,
+            &name,
+            &tree,
+            &transfer,
+            opts,
+            (plan, fallback),
+            &mut report,
+        );
         let mut result = tokio::time::timeout(limit, writing).await;
         // Harbor refuses a push into a project that does not exist like one without rights:
         // with `--create-namespace`, its API tells, creates the project, and the write goes again.
         if let (Ok(Err(e)), Some(plan)) = (&result, again) {
-            if e.is_refusal() && self.created_namespace(&target, &mut report).await {
-                let writing =
-                    write_image(&target, &name, &tree, &transfer, opts, plan, &mut report);
+            if e.is_refusal() && self.created_namespace(&target, opts, &mut report).await {
+                let writing = write_image(
+                    &target,
+                    &name,
+                    &tree,
+                    &transfer,
+                    opts,
+                    (plan, fallback),
+                    &mut report,
+                );
                 result = tokio::time::timeout(limit, writing).await;
             }
         }
+        self.learn_uploads(&target);
         let written = match result {
             Ok(Ok(plan)) => plan,
             Ok(Err(e)) => return failed(report, &e, spent + start.elapsed()),
@@ -318,7 +347,7 @@ impl Engine {
         };
         report.status = Status::Copied;
         self.remember(&target, &head.digest, opts, &written.top.digest);
-        let subjects = subjects_of(&tree, &written);
+        let subjects = subjects_of(&tree, &written, opts);
         self.remember_children(&target, &head.digest, &subjects);
         self.add_referrers(&src, &target, &subjects, opts, &mut report)
             .await;
@@ -350,7 +379,12 @@ impl Engine {
 
     /// The target is Harbor and the project of its repository did not exist: now it does
     /// (created private, and said in the report).
-    async fn created_namespace(&self, target: &Target, report: &mut ImageReport) -> bool {
+    async fn created_namespace(
+        &self,
+        target: &Target,
+        opts: &CopyOptions,
+        report: &mut ImageReport,
+    ) -> bool {
         let Target::Registry { client, repo } = target else {
             return false;
         };
@@ -363,7 +397,9 @@ impl Engine {
         if created.contains(&key) {
             return true;
         }
-        if !client.is_harbor().await {
+        // Named Harbor (`--target-profile harbor`): no need to ask.
+        let named = opts.target_profile.for_host(client.host()).0.is_harbor();
+        if !named && !client.is_harbor().await {
             return false;
         }
         match client.harbor_project_exists(project).await {
@@ -450,14 +486,15 @@ impl Engine {
 
 /// The source manifests of a copy as referrer subjects, kept where `plan` writes them
 /// unchanged.
-fn subjects_of(tree: &SourceTree, plan: &PushPlan) -> Vec<referrers::Subject> {
+fn subjects_of(tree: &SourceTree, plan: &PushPlan, opts: &CopyOptions) -> Vec<referrers::Subject> {
     let source: Vec<&Digest> = std::iter::once(&tree.top.digest)
         .chain(tree.children.keys())
         .collect();
     let written: Vec<&Digest> = std::iter::once(&plan.top.digest)
         .chain(plan.children.iter().map(|c| &c.digest))
         .collect();
-    referrers::subjects(&source, &written, plan.converted)
+    let filtered = !matches!(opts.platforms, crate::copy::Platforms::All);
+    referrers::subjects(&source, &written, plan.converted, filtered)
 }
 
 /// The outcome when the target already holds what would be written. The fast path (one HEAD
@@ -588,36 +625,46 @@ async fn fetch_tree(
 
 /// Blobs, children by digest, the named manifest last. A manifest the target refuses is planned
 /// again with the next [`Fallback`] and the write repeated (only a registry refuses; a layout
-/// takes every kind). Returns the plan that was written.
+/// takes every kind); what got it taken is learned (`adapt`). `planned`: the plan and the
+/// level it was built at. Returns the plan that was written.
 async fn write_image(
     target: &Target,
     name: &str,
     tree: &SourceTree,
     transfer: &Transfer<'_>,
     opts: &CopyOptions,
-    mut plan: PushPlan,
+    planned: (PushPlan, Fallback),
     report: &mut ImageReport,
 ) -> Result<PushPlan, CopyError> {
-    let mut fallback = Fallback::default();
+    let (mut plan, mut fallback) = planned;
+    // The last refusal: the registry's words, whether it was the named manifest's, whether
+    // that was an index, and the level refused.
+    let mut refused: Option<(String, bool, bool, Fallback)> = None;
     loop {
         copy_blobs(target, transfer, &plan, report).await?;
-        let e = match push_manifests(target, name, &plan).await {
-            Ok(()) => return Ok(plan),
-            Err(e) if e.is_manifest_refusal() => e,
-            Err(e) => return Err(e.into()),
+        let (e, top) = match push_manifests(target, name, &plan).await {
+            Ok(()) => {
+                if let Some((words, top, index, before)) = &refused {
+                    let engine = transfer.engine;
+                    engine.learn_fallback(target, *before, fallback, (words, *top, *index));
+                }
+                return Ok(plan);
+            }
+            Err((e, top)) if e.is_manifest_refusal() => (e, top),
+            Err((e, _)) => return Err(e.into()),
         };
         let Some(next) = fallback.after_refusal(&plan, tree.top.kind()) else {
             return Err(e.into());
         };
         let what = if next.force_v2s2 && !fallback.force_v2s2 {
-            "converted to Docker v2s2"
+            crate::copy::adapt::AS_V2S2
         } else {
-            "without attestations"
+            crate::copy::adapt::NO_ATTESTATIONS
         };
-        warn!(target = %report.target, error = %e, "the target refused the manifest; pushing it {what}");
-        report.warnings.push(format!(
-            "the target refused the manifest ({e}); pushed it {what}"
-        ));
+        warn!(target = %report.target, error = %e, "the target refused the manifest; {what}");
+        report.adapt(what, format!("the target refused the manifest: {e}"));
+        let index = plan.top.kind().is_some_and(Kind::is_index);
+        refused = Some((e.to_string(), top, index, fallback));
         fallback = next;
         plan = push::build(tree, &opts.platforms, target.format(opts.format), fallback)?;
         fill(report, &plan);
@@ -656,14 +703,20 @@ async fn copy_blobs(
     Ok(())
 }
 
-/// The child manifests by digest, all in flight together, then the named one.
-async fn push_manifests(target: &Target, name: &str, plan: &PushPlan) -> Result<(), RegistryError> {
+/// The child manifests by digest, all in flight together, then the named one. An error says
+/// whether it was the named one's.
+async fn push_manifests(
+    target: &Target,
+    name: &str,
+    plan: &PushPlan,
+) -> Result<(), (RegistryError, bool)> {
     futures::stream::iter(&plan.children)
         .map(|child| target.put_manifest(child))
         .buffer_unordered(8)
         .try_collect::<()>()
-        .await?;
-    target.tag(&plan.top, name).await
+        .await
+        .map_err(|e| (e, false))?;
+    target.tag(&plan.top, name).await.map_err(|e| (e, true))
 }
 
 /// Writing an image may take this long, plus [`SLOWEST_RATE`] for its bytes.

@@ -15,6 +15,7 @@
 //! state. Nothing here parses command lines or prints: callers get one
 //! [`crate::report::ImageReport`] per image.
 
+mod adapt;
 pub mod batch;
 mod blob;
 pub mod image;
@@ -106,6 +107,8 @@ pub struct CopyOptions {
     pub referrers: ReferrerMode,
     /// A push Harbor refuses because the project does not exist creates it, then retries.
     pub create_namespace: bool,
+    /// What the target accepts (`--target-profile`).
+    pub target_profile: crate::registry::profile::ProfileChoice,
 }
 
 /// What every copy of a run shares.
@@ -119,6 +122,8 @@ pub struct Engine {
     pub state: Option<state::State>,
     /// Which registries lack the referrers API; source repositories' tags.
     referrer_memory: referrers::Memory,
+    /// What targets refused in this run (with the profiles and `--state`: `adapt`).
+    targets: adapt::Targets,
     /// Harbor projects this run created, per host (`--create-namespace`); held while one is
     /// looked up and created, so images refused together create it once and all write again.
     created_namespaces: tokio::sync::Mutex<std::collections::HashSet<(String, String)>>,
@@ -138,6 +143,7 @@ impl Engine {
             layouts: Default::default(),
             referrer_memory: Default::default(),
             created_namespaces: Default::default(),
+            targets: Default::default(),
             state: None,
         }
     }

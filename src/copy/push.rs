@@ -399,14 +399,24 @@ pub(crate) fn build(
     })
 }
 
+/// What a copy that keeps zstd layers is warned of.
+pub(crate) const ZSTD_WARNING: &str = "layers compressed with zstd, which Docker before 23.0 \
+     (and containerd before 1.5) cannot pull; hint: rebuild the image with gzip layers for such \
+     clients";
+
 /// One entry per digest, foreign layers left out (with a warning), largest first so the long
-/// transfers start early.
+/// transfers start early. Layers compressed with zstd are warned of: old clients cannot pull
+/// them.
 fn dedupe(blobs: Vec<Descriptor>, warnings: &mut Vec<String>) -> Vec<Descriptor> {
     let mut seen = HashSet::new();
     let mut out: Vec<Descriptor> = Vec::new();
+    let mut zstd = 0;
     for b in blobs {
         if !seen.insert(b.digest.clone()) {
             continue;
+        }
+        if b.media_type.ends_with("+zstd") {
+            zstd += 1;
         }
         if b.is_foreign() {
             warnings.push(format!(
@@ -416,6 +426,9 @@ fn dedupe(blobs: Vec<Descriptor>, warnings: &mut Vec<String>) -> Vec<Descriptor>
             continue;
         }
         out.push(b);
+    }
+    if zstd > 0 {
+        warnings.push(format!("{zstd} {ZSTD_WARNING}"));
     }
     out.sort_by_key(|d| std::cmp::Reverse(d.size));
     out
@@ -620,5 +633,27 @@ mod tests {
         );
         assert_eq!(plan.platforms, [Platform::new("linux", "arm64", None)]);
         assert!(build(&t, &Platforms::All, Format::V2s2, Fallback::default()).is_ok());
+    }
+
+    #[test]
+    fn keeping_zstd_layers_is_warned_of() {
+        let m = raw(json!({
+            "schemaVersion": 2, "mediaType": mt::OCI_MANIFEST,
+            "config": {"mediaType": mt::OCI_CONFIG, "digest": Digest::sha256(b"c").as_str(), "size": 10},
+            "layers": [
+                {"mediaType": mt::OCI_LAYER_ZSTD, "digest": Digest::sha256(b"z").as_str(), "size": 100},
+                {"mediaType": mt::OCI_LAYER_GZIP, "digest": Digest::sha256(b"g").as_str(), "size": 100}
+            ]
+        }));
+        let t = SourceTree {
+            top: m,
+            children: HashMap::new(),
+            config_platform: None,
+            config: None,
+        };
+        let plan = build(&t, &Platforms::All, Format::Preserve, Fallback::default()).expect("plan");
+        assert_eq!(plan.warnings, [format!("1 {ZSTD_WARNING}")]);
+        // As Docker v2s2 they cannot be written at all: a clear error, not a warning.
+        assert!(build(&t, &Platforms::All, Format::V2s2, Fallback::default()).is_err());
     }
 }

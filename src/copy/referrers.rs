@@ -22,6 +22,7 @@ use super::{CopyOptions, Engine, ReferrerMode};
 use crate::digest::Digest;
 use crate::registry::error::RegistryError;
 use crate::registry::manifest::{media_type, Descriptor, Parsed, RawManifest};
+use crate::registry::profile::{Capability, ProfileChoice};
 use crate::registry::referrers::{fallback_tag, index_entries, Listed};
 use crate::registry::RegistryClient;
 use crate::report::{ReferrerKind, ReferrerReport, ReferrerStatus};
@@ -57,6 +58,8 @@ pub(crate) enum Lost {
     Converted,
     /// A multi-platform index of which only some platforms were copied.
     Filtered,
+    /// An index rewritten for the target: its attestation manifests left out.
+    Rewritten,
 }
 
 impl Lost {
@@ -72,13 +75,24 @@ impl Lost {
                  asked for were copied; hint: --all-platforms (with --format preserve for OCI \
                  images) copies the index as it is, and with it the {kind}"
             ),
+            Lost::Rewritten => format!(
+                "its subject {subject} is the multi-platform index, written with its \
+                 attestation manifests left out (the target refuses them): a new digest, which \
+                 the {kind} does not refer to"
+            ),
         }
     }
 }
 
 /// The subjects of a copy: every source manifest that was fetched; one the written manifests
-/// do not include was `converted`, or else left out by the platforms asked for.
-pub(crate) fn subjects(source: &[&Digest], written: &[&Digest], converted: bool) -> Vec<Subject> {
+/// do not include was `converted`, or else left out by the platforms asked for (`filtered`),
+/// or else rewritten without attestations.
+pub(crate) fn subjects(
+    source: &[&Digest],
+    written: &[&Digest],
+    converted: bool,
+    filtered: bool,
+) -> Vec<Subject> {
     let written: HashSet<&Digest> = written.iter().copied().collect();
     let mut seen = HashSet::new();
     source
@@ -86,10 +100,11 @@ pub(crate) fn subjects(source: &[&Digest], written: &[&Digest], converted: bool)
         .filter(|d| seen.insert(**d))
         .map(|d| Subject {
             digest: (*d).clone(),
-            lost: match (written.contains(d), converted) {
-                (true, _) => None,
-                (false, true) => Some(Lost::Converted),
-                (false, false) => Some(Lost::Filtered),
+            lost: match (written.contains(d), converted, filtered) {
+                (true, _, _) => None,
+                (false, true, _) => Some(Lost::Converted),
+                (false, false, true) => Some(Lost::Filtered),
+                (false, false, false) => Some(Lost::Rewritten),
             },
         })
         .collect()
@@ -281,6 +296,14 @@ impl Follow<'_> {
                 self.out.push(report);
                 continue;
             }
+            // An artifact the target is known to refuse is not offered.
+            let artifact = matches!(&f.via, Via::Index(d) if d.artifact_type().is_some());
+            let refused = artifact.then(|| self.refused_there(Capability::Artifacts));
+            if let Some(why) = refused.flatten() {
+                report.reason = Some(format!("not sent: {why}"));
+                self.out.push(report);
+                continue;
+            }
             // Its own referrers follow once it is at the target (or would be, in a dry run).
             let there = match self.copy(&f, &listed.digests).await {
                 Ok(Copied::Already) => {
@@ -303,6 +326,9 @@ impl Follow<'_> {
                 Err(e) if e.is_manifest_refusal() => {
                     warn!(referrer = %report.digest, error = %e, "the target refuses a referrer");
                     report.reason = Some(format!("the target refuses it: {e}"));
+                    if artifact {
+                        self.learn_there(Capability::Artifacts, &e.to_string());
+                    }
                     false
                 }
                 Err(e) => {
@@ -333,6 +359,25 @@ impl Follow<'_> {
         next
     }
 
+    /// Why the target is not sent `what`, when it is known to refuse it.
+    fn refused_there(&self, what: Capability) -> Option<String> {
+        let Target::Registry { client, .. } = self.target else {
+            return None;
+        };
+        let state = self.engine.state.as_ref();
+        self.engine
+            .targets
+            .refuses(client.host(), what, self.opts.target_profile, state)
+    }
+
+    /// The target refused `what`, in `words`.
+    fn learn_there(&self, what: Capability, words: &str) {
+        if let Target::Registry { client, .. } = self.target {
+            let state = self.engine.state.as_ref();
+            self.engine.targets.learn(client.host(), what, words, state);
+        }
+    }
+
     /// `what` of `subject` could not be listed: a failed entry, and nothing to follow.
     fn unlisted(&mut self, subject: &Subject, what: &str, e: &RegistryError) -> Vec<Subject> {
         warn!(subject = %subject.digest, error = %e, "cannot list {what}");
@@ -354,6 +399,15 @@ impl Follow<'_> {
         // others wait for its answer (a 404 then spares them theirs).
         let api = self.engine.referrer_memory.api(host);
         let mut known = api.lock().await;
+        let state = self.engine.state.as_ref();
+        let targets = &self.engine.targets;
+        if known.is_none()
+            && targets
+                .refuses(host, Capability::ReferrersApi, ProfileChoice::Auto, state)
+                .is_some()
+        {
+            *known = Some(false);
+        }
         let listed = match *known {
             Some(false) => None,
             Some(true) => {
@@ -371,6 +425,8 @@ impl Follow<'_> {
                 Listed::NoApi => {
                     debug!(registry = host, "no referrers API; using the tag schema");
                     *known = Some(false);
+                    let words = "answered the referrers API with 404";
+                    targets.learn(host, Capability::ReferrersApi, words, state);
                     None
                 }
             },
@@ -420,6 +476,9 @@ impl Follow<'_> {
         };
         let api = self.engine.referrer_memory.api(dst.host());
         let mut known = api.lock().await;
+        if known.is_none() && self.refused_there(Capability::ReferrersApi).is_some() {
+            *known = Some(false);
+        }
         if *known != Some(false) {
             match dst.referrers(repo, subject, None).await? {
                 Listed::Referrers(list) => {
@@ -429,7 +488,11 @@ impl Follow<'_> {
                         index: None,
                     });
                 }
-                Listed::NoApi => *known = Some(false),
+                Listed::NoApi => {
+                    *known = Some(false);
+                    let words = "answered the referrers API with 404";
+                    self.learn_there(Capability::ReferrersApi, words);
+                }
             }
         }
         drop(known);
@@ -688,11 +751,13 @@ mod tests {
             Digest::sha256(b"b"),
             Digest::sha256(b"c"),
         );
-        let s = subjects(&[&a, &b, &a], &[&a, &c], false);
+        let s = subjects(&[&a, &b, &a], &[&a, &c], false, true);
         assert_eq!(s.len(), 2);
         assert!(s[0].lost.is_none() && s[0].digest == a);
         assert_eq!((s[1].lost, &s[1].digest), (Some(Lost::Filtered), &b));
-        let s = subjects(&[&b], &[&c], true);
+        let s = subjects(&[&b], &[&c], true, true);
         assert_eq!(s[0].lost, Some(Lost::Converted));
+        let s = subjects(&[&b], &[&c], false, false);
+        assert_eq!(s[0].lost, Some(Lost::Rewritten));
     }
 }

@@ -9,6 +9,11 @@
 //!   uploading it. A remembered holder is only a candidate: the registry's 201 is the proof, and a
 //!   holder that no longer lends the blob costs nothing more than the upload it falls back to.
 //!
+//! - **What each target host refused** (an OCI index, attestation manifests, artifacts, the
+//!   referrers API, streamed or chunked uploads), with the registry's words and when: the next
+//!   run adapts before it asks (see `copy::adapt`). A refusal is remembered for
+//!   [`REFUSAL_DAYS`] days, then asked again (registries are upgraded).
+//!
 //! The file is JSON, read at start (at most [`crate::bounded::STATE`]'s cap) and replaced
 //! atomically at the end. A missing or unreadable file is an empty state: it only ever saves
 //! requests, never decides what is correct, because the target's digest is always checked
@@ -17,6 +22,7 @@
 
 use crate::copy::CopyOptions;
 use crate::digest::Digest;
+use crate::registry::profile::Capability;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -27,6 +33,19 @@ use std::sync::Mutex;
 const HOLDERS_MAX: usize = 100_000;
 /// At most this many children are remembered of one index.
 const CHILDREN_MAX: usize = 64;
+/// A remembered refusal is trusted this long.
+pub(crate) const REFUSAL_DAYS: u64 = 30;
+/// At most this many hosts' refusals are kept, and this many characters of the words.
+const HOSTS_MAX: usize = 256;
+const WORDS_MAX: usize = 300;
+
+/// A host refused something: the registry's words (scrubbed, bounded) and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Refused {
+    pub(crate) reason: String,
+    /// RFC 3339, seconds.
+    pub(crate) at: String,
+}
 
 #[derive(Default, Serialize, Deserialize)]
 struct Content {
@@ -39,6 +58,9 @@ struct Content {
     /// signatures a re-run looks for when two HEADs said the image is up to date.
     #[serde(default)]
     children: BTreeMap<String, Vec<String>>,
+    /// Registry host -> what it refused.
+    #[serde(default)]
+    refused: BTreeMap<String, BTreeMap<Capability, Refused>>,
 }
 
 /// What a file may hold: the current layout, or the first one (the written map alone).
@@ -206,6 +228,48 @@ impl State {
         }
     }
 
+    /// What `host` refused within the last [`REFUSAL_DAYS`] days (`now`: the run's start).
+    pub(crate) fn refusals(
+        &self,
+        host: &str,
+        now: std::time::SystemTime,
+    ) -> Vec<(Capability, Refused)> {
+        let fresh = |r: &Refused| {
+            humantime::parse_rfc3339(&r.at).is_ok_and(|at| {
+                now.duration_since(at)
+                    .map_or(true, |age| age.as_secs() < REFUSAL_DAYS * 86_400)
+            })
+        };
+        self.inner()
+            .content
+            .refused
+            .get(&host.to_ascii_lowercase())
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, r)| fresh(r))
+                    .map(|(c, r)| (*c, r.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// `host` refused `what` now, in `words` (untrusted: kept inert and bounded).
+    pub(crate) fn record_refusal(&self, host: &str, what: Capability, words: &str) {
+        let mut inner = self.inner();
+        let map = &mut inner.content.refused;
+        let host = host.to_ascii_lowercase();
+        if !map.contains_key(&host) && map.len() >= HOSTS_MAX {
+            return;
+        }
+        let entry = Refused {
+            reason: crate::untrusted::inert(words, WORDS_MAX),
+            at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        };
+        // Refused again (after the memory ran out, or by another run): from now on.
+        map.entry(host).or_default().insert(what, entry);
+        inner.changed = true;
+    }
+
     /// Write the file back when anything changed.
     pub fn save(&self) -> std::io::Result<()> {
         let bytes = {
@@ -242,6 +306,7 @@ mod tests {
             chunk_size: None,
             referrers: crate::copy::ReferrerMode::All,
             create_namespace: false,
+            target_profile: Default::default(),
         }
     }
 

@@ -5,7 +5,7 @@
 //! and their credentials), [`client`] (one registry: ping and requests), [`exchange`] (one
 //! request and its whole answer, retried as a unit; redirects; stalls), [`token`] (Basic and
 //! Bearer authorization; [`scopes`]: one token for several repositories), [`answer`] (answers as typed errors), and the resources
-//! [`manifests`], [`blobs`], [`listing`] and [`referrers`], and Harbor's projects ([`harbor`]);
+//! [`manifests`], [`blobs`], [`listing`] and [`referrers`], and Harbor's projects ([`harbor`]); what kinds of targets refuse ([`profile`]);
 //! plus the data modules [`manifest`],
 //! [`platform`], [`convert`] and [`credentials`]. Nothing here knows about commands, flags,
 //! lists or reports: hints that name flags are made above it.
@@ -24,6 +24,7 @@ pub mod listing;
 pub mod manifest;
 pub mod manifests;
 pub mod platform;
+pub mod profile;
 pub mod referrers;
 pub mod scopes;
 pub mod session;

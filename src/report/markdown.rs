@@ -77,6 +77,7 @@ fn context(report: &RunReport, title: &str) -> serde_json::Value {
         "images": images,
         "failures": failures,
         "referrers": crate::report::referrer_rows(&report.images, 1000),
+        "adapted": crate::report::adapted_rows(&report.images, 1000),
         "sync": sync,
     })
 }

@@ -108,6 +108,26 @@ pub fn referrer_rows(images: &[ImageReport], limit: usize) -> Vec<serde_json::Va
         .collect()
 }
 
+/// Something written otherwise than the options ask, because of what the target accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Adaptation {
+    /// What was done instead, e.g. "written as Docker v2s2".
+    pub change: String,
+    /// Why: the target's profile, a refusal remembered in `--state`, or the target's answer.
+    pub reason: String,
+}
+
+/// The Markdown outputs' rows of adaptations: the image's source, the change and its reason.
+/// At most `limit` rows.
+pub fn adapted_rows(images: &[ImageReport], limit: usize) -> Vec<serde_json::Value> {
+    images
+        .iter()
+        .flat_map(|i| i.adapted.iter().map(move |a| (i, a)))
+        .take(limit)
+        .map(|(i, a)| serde_json::json!({"source": i.source, "change": a.change, "reason": a.reason}))
+        .collect()
+}
+
 /// One image of a run.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ImageReport {
@@ -133,6 +153,9 @@ pub struct ImageReport {
     /// Signatures, SBOMs and attestations of its manifests (`--referrers`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub referrers: Vec<ReferrerReport>,
+    /// What was adapted to the target (`--target-profile`, refusals).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adapted: Vec<Adaptation>,
 }
 
 impl ImageReport {
@@ -153,6 +176,18 @@ impl ImageReport {
             action: None,
             warnings: Vec::new(),
             referrers: Vec::new(),
+            adapted: Vec::new(),
+        }
+    }
+
+    /// Say that `change` was made because of `reason` (once).
+    pub fn adapt(&mut self, change: impl Into<String>, reason: impl Into<String>) {
+        let a = Adaptation {
+            change: change.into(),
+            reason: reason.into(),
+        };
+        if !self.adapted.contains(&a) {
+            self.adapted.push(a);
         }
     }
 }
@@ -167,6 +202,9 @@ impl ImageReport {
         }
         for t in self.warnings.iter_mut().chain(self.dropped.iter_mut()) {
             *t = inert(t, 1024);
+        }
+        for a in &mut self.adapted {
+            a.reason = inert(&a.reason, 1024);
         }
         for r in &mut self.referrers {
             r.digest = inert(&r.digest, 100);

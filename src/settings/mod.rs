@@ -17,6 +17,7 @@ use crate::input::config::{self, Config, NotifyOn};
 use crate::notify::Channel;
 use crate::plan::naming::Namespace;
 use crate::plan::shard::Shard;
+use crate::registry::profile::ProfileChoice;
 use crate::report::ChannelKind;
 use crate::usage::UsageError;
 use hosts::{Hosts, Registries};
@@ -212,6 +213,28 @@ fn referrers(
     Ok(config.and_then(|c| c.referrers).unwrap_or_default())
 }
 
+/// `--target-profile`, else `TARGET_PROFILE`, else the config's, else `auto`.
+fn target_profile(
+    flag: Option<ProfileChoice>,
+    env: &dyn Environment,
+    config: Option<&config::Settings>,
+) -> Result<ProfileChoice, UsageError> {
+    if let Some(p) = flag {
+        return Ok(p);
+    }
+    if let Some(text) = env.var(crate::env::TARGET_PROFILE) {
+        return text.parse().map_err(|e: String| {
+            UsageError::new(format!(
+                "`{}`: {}",
+                crate::env::TARGET_PROFILE,
+                crate::untrusted::inert(&e, 300)
+            ))
+            .hint("unset it for `auto` (the target known by its host name)")
+        });
+    }
+    Ok(config.and_then(|c| c.target_profile).unwrap_or_default())
+}
+
 /// Images in flight: `--parallel`, else `MAX_PARALLEL`, else the config's, else 5.
 fn parallel(
     flag: Option<u32>,
@@ -330,6 +353,7 @@ impl Settings {
             chunk_size: args.chunk_size,
             referrers: referrers(args.referrers, env, defaults)?,
             create_namespace: args.create_namespace,
+            target_profile: target_profile(args.target_profile, env, defaults)?,
         };
         let retries = match args.retries {
             Some(n) => n,
@@ -408,6 +432,7 @@ impl Settings {
             platforms: platforms(args.all_platforms, args.platform.as_deref(), env, Some(job))?,
             format: format(args.format, env, Some(job))?,
             referrers: referrers(args.referrers, env, Some(job))?,
+            target_profile: target_profile(args.target_profile, env, Some(job))?,
             ..self.copy.clone()
         };
         Ok((copy, parallel(args.parallel, env, Some(job))?))
@@ -570,6 +595,50 @@ mod tests {
             .for_job(&copy_args(&[]), &env_map, &job)
             .expect("job");
         assert_eq!(opts.platforms.describe().join(","), "linux/ppc64le");
+    }
+
+    #[test]
+    fn target_profile_from_flag_environment_job_and_defaults() {
+        use crate::registry::profile::Profile;
+        let c = config(
+            "version: 1\ndefaults:\n  target_profile: acr\njobs:\n  - name: a\n    images: x:1\n    target_profile: swr\n  - name: b\n    images: y:1\n",
+        );
+        let plain = resolve(&[], &[], None).expect("plain");
+        assert_eq!(plain.copy.target_profile, ProfileChoice::Auto);
+        let base = resolve(&[], &[], Some(&c)).expect("config");
+        assert_eq!(base.copy.target_profile, ProfileChoice::Named(Profile::Acr));
+        let none = BTreeMap::new();
+        let job = |i: usize| crate::input::config::merged(&c.defaults, &c.jobs[i].settings);
+        let (a, _) = base.for_job(&copy_args(&[]), &none, &job(0)).expect("a");
+        let (b, _) = base.for_job(&copy_args(&[]), &none, &job(1)).expect("b");
+        assert_eq!(
+            (a.target_profile, b.target_profile),
+            (
+                ProfileChoice::Named(Profile::Swr),
+                ProfileChoice::Named(Profile::Acr)
+            )
+        );
+        let env: BTreeMap<&str, &str> = [("TARGET_PROFILE", "auto")].into_iter().collect();
+        let (a, _) = base.for_job(&copy_args(&[]), &env, &job(0)).expect("env");
+        assert_eq!(a.target_profile, ProfileChoice::Auto);
+        let args = copy_args(&["--target-profile", "harbor"]);
+        let (b, _) = base.for_job(&args, &env, &job(1)).expect("flag");
+        assert_eq!(b.target_profile, ProfileChoice::Named(Profile::Harbor));
+        let e = resolve(&[], &[("TARGET_PROFILE", "ecr")], None).expect_err("bad");
+        assert!(
+            e.message.contains("`ecr` is not a target profile"),
+            "{}",
+            e.message
+        );
+        let bad =
+            "version: 1\ndefaults:\n  target_profile: ecr\njobs:\n  - name: a\n    images: x:1\n";
+        let e = crate::input::config::parse("mirror.yaml", bad)
+            .map(|_| ())
+            .expect_err("bad config");
+        assert!(
+            e.to_string().contains("`ecr` is not a target profile"),
+            "{e}"
+        );
     }
 
     #[test]

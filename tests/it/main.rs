@@ -16,6 +16,7 @@ mod issue_flow;
 mod layout;
 mod mirror;
 mod notify;
+mod profiles;
 mod pull_budget;
 mod referrers;
 mod requests;

@@ -532,6 +532,7 @@ impl Flow {
                     "failures": &failures[..shown_failures],
                     "failures_omitted": failures.len() - shown_failures,
                     "referrers": crate::report::referrer_rows(&run.images, shown),
+                    "adapted": crate::report::adapted_rows(&run.images, shown),
                     "pulls": &pulls[..shown.min(pulls.len())],
                     "run_url": self.links.run_url,
                 }),

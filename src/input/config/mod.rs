@@ -35,6 +35,7 @@ pub struct Settings {
     pub naming: Option<Naming>,
     pub parallel: Option<u32>,
     pub referrers: Option<crate::copy::ReferrerMode>,
+    pub target_profile: Option<crate::registry::profile::ProfileChoice>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -341,6 +342,7 @@ pub(crate) fn merged(defaults: &Settings, job: &Settings) -> Settings {
         naming: job.naming.or(defaults.naming),
         parallel: job.parallel.or(defaults.parallel),
         referrers: job.referrers.or(defaults.referrers),
+        target_profile: job.target_profile.or(defaults.target_profile),
     }
 }
 
@@ -360,6 +362,7 @@ const KEYS: &[&str] = &[
     "naming",
     "parallel",
     "referrers",
+    "target_profile",
     "insecure",
     "ca_cert",
     "username_env",
