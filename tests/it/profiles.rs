@@ -335,3 +335,145 @@ fn an_unknown_profile_is_refused_with_the_names_that_exist() {
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("`TARGET_PROFILE`"), "{}", o.stderr);
 }
+
+/// The `PATCH`es the real registry behind a test was sent.
+fn patches(dst: &Registry) -> usize {
+    dst.log()
+        .lines()
+        .filter(|l| l.contains("\"PATCH /v2/app/blobs/uploads/"))
+        .count()
+}
+
+#[test]
+fn chunk_sizes_follow_what_the_profile_takes() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    let img = image(Format::Docker, "linux", "amd64", None, &[9 << 20], 360);
+    push_image(&src.client(), "app", Some("v1"), &img);
+    // GHCR takes chunks of at most 4 MiB: 9 MiB go in three.
+    let o = copy(
+        &src.reference("app", "v1"),
+        &dst.reference("app", "v1"),
+        &["--chunk-size", "8MiB", "--target-profile", "ghcr"],
+    );
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert_eq!(patches(&dst), 3);
+    let a = adapted(&o.report["images"][0]);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert!(a[0].0.contains("chunks of 4.0 MiB"), "{a:?}");
+
+    // Google Artifact Registry takes no chunked uploads: the blob goes whole.
+    let dst = Registry::anonymous();
+    let o = copy(
+        &src.reference("app", "v1"),
+        &dst.reference("app", "v1"),
+        &["--chunk-size", "1MiB", "--target-profile", "gar"],
+    );
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert_eq!(patches(&dst), 0);
+    assert_eq!(
+        dst.client().get_blob("app", &img.layer_digests()[0]),
+        img.layers[0].data
+    );
+    let a = adapted(&o.report["images"][0]);
+    assert!(
+        a.len() == 1 && a[0].0.contains("--chunk-size not used") && a[0].1.contains("Google"),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn a_target_that_refuses_streamed_uploads_gets_chunks_at_once_next_time() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    for (repo, seed) in [("one", 370), ("two", 371)] {
+        let img = image(Format::Docker, "linux", "amd64", None, &[3 << 20], seed);
+        push_image(&src.client(), repo, Some("v1"), &img);
+    }
+    // A registry that takes big blobs only in chunks (`Content-Range`).
+    let proxy = Proxy::start(
+        &dst.base_url(),
+        Box::new(|method, uri, headers, body| {
+            let upload = uri.contains("/blobs/uploads/") && body.len() > 1 << 20;
+            let chunk = headers.contains_key("content-range");
+            let streamed = (method == Method::PUT || method == Method::PATCH) && !chunk;
+            (upload && streamed)
+                .then(|| Refusal::error(400, "BLOB_UPLOAD_INVALID", "send the blob in chunks"))
+        }),
+    );
+    let refused_uploads = |p: &Proxy| {
+        p.seen()
+            .iter()
+            .filter(|s| s.uri.contains("/blobs/uploads/") && s.status == 400)
+            .count()
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let state = dir.path().join("state.json");
+    let state_arg = state.to_str().expect("path");
+    let o = copy(
+        &src.reference("one", "v1"),
+        &proxy.reference("one", "v1"),
+        &["--state", state_arg],
+    );
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    let first = refused_uploads(&proxy);
+    assert!(first >= 1, "the first run learns it by a refusal");
+
+    let o = copy(
+        &src.reference("two", "v1"),
+        &proxy.reference("two", "v1"),
+        &["--state", state_arg],
+    );
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert_eq!(refused_uploads(&proxy), first, "no refusal the second time");
+    let a = adapted(&o.report["images"][0]);
+    assert!(
+        a.len() == 1 && a[0].0 == "blobs uploaded in chunks" && a[0].1.contains("--state"),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn a_registry_without_the_referrers_api_is_not_asked_again_next_run() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    let c = src.client();
+    let mut sboms = Vec::new();
+    for (repo, seed) in [("one", 380), ("two", 381)] {
+        let img = image(Format::Oci, "linux", "amd64", None, &[2000], seed);
+        push_image(&c, repo, Some("v1"), &img);
+        let about = subject(&img.media_type, &img.digest, img.manifest.len());
+        let body = format!("{{\"spdxVersion\":\"SPDX-2.3\",\"n\":{seed}}}");
+        let sbom = artifact(SPDX, about, body.as_bytes(), SPDX);
+        push_artifact(&c, repo, None, &sbom);
+        push_fallback_index(&c, repo, &img.digest, &[sbom.descriptor()]);
+        sboms.push(sbom);
+    }
+    let asked = |r: &Registry| {
+        r.log()
+            .lines()
+            .filter(|l| l.contains("/referrers/sha256:"))
+            .count()
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let state = dir.path().join("state.json");
+    let state_arg = state.to_str().expect("path");
+    let run = |repo: &str| {
+        let o = copy(
+            &src.reference(repo, "v1"),
+            &dst.reference(repo, "v1"),
+            &["--format", "preserve", "--state", state_arg],
+        );
+        assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+        o
+    };
+    let o = run("one");
+    assert_eq!(o.report["images"][0]["referrers"][0]["status"], "copied");
+    let (src_asked, dst_asked) = (asked(&src), asked(&dst));
+    assert_eq!((src_asked, dst_asked), (1, 1), "one 404 a registry");
+    let o = run("two");
+    let r = &o.report["images"][0]["referrers"][0];
+    assert_eq!(r["digest"], sboms[1].digest.as_str());
+    assert_eq!(r["status"], "copied", "{r}");
+    assert_eq!((asked(&src), asked(&dst)), (1, 1), "neither asked again");
+}
