@@ -122,6 +122,9 @@ pub struct Engine {
     pub state: Option<state::State>,
     /// Which registries lack the referrers API; source repositories' tags.
     referrer_memory: referrers::Memory,
+    /// Source `HEAD`s answered before the copy (the pre-flight lookup): `host/repo:reference`
+    /// -> the answer, taken by the copy instead of asking again.
+    seen_heads: std::sync::Mutex<HashMap<String, crate::registry::ManifestHead>>,
     /// What targets refused in this run (with the profiles and `--state`: `adapt`).
     targets: adapt::Targets,
     /// Harbor projects this run created, per host (`--create-namespace`); held while one is
@@ -144,6 +147,7 @@ impl Engine {
             referrer_memory: Default::default(),
             created_namespaces: Default::default(),
             targets: Default::default(),
+            seen_heads: Default::default(),
             state: None,
         }
     }

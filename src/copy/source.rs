@@ -83,10 +83,13 @@ impl Engine {
                         .await?
                         .ok_or_else(unknown)?,
                 },
-                _ => src
-                    .manifest_head(src_repo, &manifest_ref(source))
-                    .await?
-                    .ok_or_else(unknown)?,
+                _ => match self.seen_head(src.host(), src_repo, &manifest_ref(source)) {
+                    Some(h) => h,
+                    None => src
+                        .manifest_head(src_repo, &manifest_ref(source))
+                        .await?
+                        .ok_or_else(unknown)?,
+                },
             };
             Ok::<_, CopyError>(head)
         };
@@ -100,6 +103,23 @@ impl Engine {
             head,
         ))
     }
+}
+
+impl Engine {
+    /// A source `HEAD` answered before the copy (the pre-flight lookup): the copy of that
+    /// reference starts from it instead of asking again (once; the copy is of what was shown).
+    pub(crate) fn saw_head(&self, host: &str, repo: &str, reference: &str, head: ManifestHead) {
+        let key = format!("{host}/{repo}:{reference}");
+        lock(&self.seen_heads).insert(key, head);
+    }
+
+    fn seen_head(&self, host: &str, repo: &str, reference: &str) -> Option<ManifestHead> {
+        lock(&self.seen_heads).remove(&format!("{host}/{repo}:{reference}"))
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Source {

@@ -149,6 +149,8 @@ async fn look(
             Err(e) => Err(e),
         };
     };
+    // The copy that follows starts from this answer (one HEAD an image, not two).
+    engine.saw_head(client.host(), repo, &manifest_ref(source), head.clone());
     let digest = head.digest.to_string();
     let is_index = matches!(
         head.media_type.as_str(),

@@ -486,6 +486,13 @@ fn workflow_dispatch_mirrors_its_inputs_without_calling_github() {
         dst.client().head_manifest("mirrors/web", "1.0"),
         Some(web.digest)
     );
+    // Looked up before the plan, then copied from that answer: one HEAD, not two.
+    let heads = src
+        .log()
+        .lines()
+        .filter(|l| l.contains("\"HEAD /v2/library/web/manifests/1.0 "))
+        .count();
+    assert_eq!(heads, 1, "{}", src.log());
 
     // A bad dispatch list: exit 2, every problem on stderr, still no call.
     let event = json!({"inputs": {"images": "nginx\n", "platforms": "linux/amd64", "all_platforms": false}});
