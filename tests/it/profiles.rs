@@ -137,6 +137,22 @@ fn a_named_swr_profile_writes_a_docker_list_without_a_refused_write() {
         "{}",
         o.stdout
     );
+    // A dry run says the same before anything is written.
+    let o = copy(
+        &src.reference("app", "v1"),
+        &proxy.reference("app", "v2"),
+        &[
+            "--all-platforms",
+            "--format",
+            "oci",
+            "--target-profile",
+            "swr",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert_eq!(o.report["images"][0]["status"], "planned");
+    assert_eq!(adapted(&o.report["images"][0]), a);
 }
 
 #[test]
