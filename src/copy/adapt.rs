@@ -220,23 +220,37 @@ impl Engine {
         }
     }
 
-    /// What the blob path learned of `target`'s uploads in this run, kept with the refusals.
-    pub(crate) fn learn_uploads(&self, target: &Target) {
+    /// What the blob path learned of `target`'s uploads in this run, kept with the refusals
+    /// and said in `report` the first time.
+    pub(crate) fn learn_uploads(&self, target: &Target, report: &mut ImageReport) {
         let Target::Registry { client, .. } = target else {
             return;
         };
         let host = client.host();
         let state = self.state.as_ref();
-        let known = || {
+        let known = |what| {
             let auto = ProfileChoice::Auto;
-            (self.targets)
-                .refuses(host, Capability::StreamedUpload, auto, state)
-                .is_some()
+            self.targets.refuses(host, what, auto, state).is_some()
         };
-        if lock(&self.ledger.chunked_only).contains(host) && !known() {
-            let words = "refused a blob streamed in one request";
-            self.targets
-                .learn(host, Capability::StreamedUpload, words, self.state.as_ref());
+        let seen = [
+            (
+                &self.ledger.chunked_only,
+                Capability::StreamedUpload,
+                "blobs uploaded in chunks",
+                "the target refused a blob streamed in one request",
+            ),
+            (
+                &self.ledger.whole_only,
+                Capability::ChunkedUpload,
+                "blobs uploaded whole (--chunk-size not used)",
+                "the target refused a chunked upload",
+            ),
+        ];
+        for (set, what, change, words) in seen {
+            if lock(set).contains(host) && !known(what) {
+                self.targets.learn(host, what, words, state);
+                report.adapt(change, words);
+            }
         }
     }
 

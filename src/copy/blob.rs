@@ -154,7 +154,8 @@ impl BlobJob<'_> {
                 (None, Some(l)) => (l, 0),
                 (None, None) => (self.dst.blob_upload_start(self.dst_repo).await?, 0),
             };
-            let chunked = self.chunk_size.or_else(|| {
+            let whole = lock(&self.ledger.whole_only).contains(&host);
+            let chunked = self.chunk_size.filter(|_| !whole).or_else(|| {
                 lock(&self.ledger.chunked_only)
                     .contains(&host)
                     .then_some(DEFAULT_CHUNK)
@@ -215,6 +216,20 @@ impl BlobJob<'_> {
             }
             if refused_stream && lock(&self.ledger.chunked_only).insert(host.clone()) {
                 warn!(registry = %host, error = %e, "the registry refused a streamed upload; using chunked uploads");
+                self.dst.blob_upload_cancel(self.dst_repo, &session).await;
+                continue;
+            }
+            // `--chunk-size` on a registry that takes no chunks: the blob goes whole.
+            let refused_chunks = self.chunk_size.is_some()
+                && chunked.is_some()
+                && offset == 0
+                && desc.size > SMALL_BLOB
+                && matches!(e.status(), Some(400 | 405 | 416 | 501))
+                && !e.has_code("DIGEST_INVALID")
+                && !e.has_code("SIZE_INVALID")
+                && !lock(&self.ledger.chunked_only).contains(&host);
+            if refused_chunks && lock(&self.ledger.whole_only).insert(host.clone()) {
+                warn!(registry = %host, error = %e, "the registry refused a chunked upload; sending blobs whole");
                 self.dst.blob_upload_cancel(self.dst_repo, &session).await;
                 continue;
             }

@@ -336,7 +336,7 @@ impl Engine {
                 result = tokio::time::timeout(limit, writing).await;
             }
         }
-        self.learn_uploads(&target);
+        self.learn_uploads(&target, &mut report);
         let written = match result {
             Ok(Ok(plan)) => plan,
             Ok(Err(e)) => return failed(report, &e, spent + start.elapsed()),

@@ -20,6 +20,8 @@ pub(crate) struct Ledger {
     inflight: Mutex<HashMap<SlotKey, Arc<tokio::sync::Mutex<()>>>>,
     /// Registries that refused a streamed PATCH and take chunks only.
     pub(super) chunked_only: Mutex<HashSet<String>>,
+    /// Registries that refused a chunked upload (`--chunk-size`) and take blobs whole.
+    pub(super) whole_only: Mutex<HashSet<String>>,
     /// Registries that refused a blob in the closing `PUT` itself and take a `PATCH` first.
     pub(super) patch_first: Mutex<HashSet<String>>,
     /// (registry host, repository) whose tag this run found there before writing: they may

@@ -493,3 +493,68 @@ fn a_registry_without_the_referrers_api_is_not_asked_again_next_run() {
     assert_eq!(r["status"], "copied", "{r}");
     assert_eq!((asked(&src), asked(&dst)), (1, 1), "neither asked again");
 }
+
+#[test]
+fn a_target_that_refuses_chunks_gets_blobs_whole_and_is_remembered() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    for (repo, seed) in [("one", 390), ("two", 391)] {
+        let img = image(Format::Docker, "linux", "amd64", None, &[3 << 20], seed);
+        push_image(&src.client(), repo, Some("v1"), &img);
+    }
+    // Like Google Artifact Registry: no chunked uploads.
+    let proxy = Proxy::start(
+        &dst.base_url(),
+        Box::new(|method, _, headers, _| {
+            (method == Method::PATCH && headers.contains_key("content-range")).then(|| {
+                Refusal::error(
+                    416,
+                    "BLOB_UPLOAD_INVALID",
+                    "chunked uploads are not supported",
+                )
+            })
+        }),
+    );
+    let refused_patches = |p: &Proxy| {
+        p.seen()
+            .iter()
+            .filter(|s| s.method == "PATCH" && s.status == 416)
+            .count()
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let state = dir.path().join("state.json");
+    let args = [
+        "--chunk-size",
+        "1MiB",
+        "--state",
+        state.to_str().expect("path"),
+    ];
+    let o = copy(
+        &src.reference("one", "v1"),
+        &proxy.reference("one", "v1"),
+        &args,
+    );
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert_eq!(refused_patches(&proxy), 1, "one refusal teaches it");
+    let a = adapted(&o.report["images"][0]);
+    assert_eq!(
+        a,
+        [(
+            "blobs uploaded whole (--chunk-size not used)".to_string(),
+            "the target refused a chunked upload".to_string()
+        )]
+    );
+
+    let o = copy(
+        &src.reference("two", "v1"),
+        &proxy.reference("two", "v1"),
+        &args,
+    );
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert_eq!(refused_patches(&proxy), 1, "none the second time");
+    let a = adapted(&o.report["images"][0]);
+    assert!(
+        a.len() == 1 && a[0].1.contains("remembered in --state"),
+        "{a:?}"
+    );
+}
