@@ -3,6 +3,8 @@
 use crate::cli::{CopyArgs, ValidateCmd};
 use crate::commands::list_jobs;
 use crate::input::read::{read_list, read_stream};
+use crate::plan::delta::Delta;
+use crate::plan::list::LinePair;
 use crate::plan::list::PLACEHOLDER_REGISTRY;
 use crate::plan::online::Lookup;
 use crate::reference::Reference;
@@ -59,14 +61,19 @@ pub(crate) async fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
         r.to_string()
             .replace(PLACEHOLDER_REGISTRY, "$TARGET_REGISTRY")
     };
-    let lookups = match cmd.online {
-        true => {
-            let sources: Vec<Reference> = jobs.iter().map(|j| j.pair.source.clone()).collect();
-            Some(look_up(&cmd.insecure_registry, &sources, &chosen).await?)
-        }
+    // The target the bytes are counted against: a registry that was named.
+    let counted_on = match &layout {
+        Some(_) => Err("the target is an OCI layout"),
+        None => crate::settings::hosts::target_registry(target.registry.as_deref())
+            .ok_or("no target registry given (`--target-registry`)"),
+    };
+    let online = match cmd.online {
+        true => Some(online(&cmd.insecure_registry, &jobs, &chosen, counted_on).await?),
         false => None,
     };
-    let lookup = |i: usize| lookups.as_ref().and_then(|l| l.get(i));
+    let lookups = online.as_ref().map(|o| &o.lookups);
+    let lookup = |i: usize| lookups.and_then(|l| l.get(i));
+    let delta = |i: usize| online.as_ref().and_then(|o| o.deltas.get(i)?.as_ref());
     if cmd.json {
         let images: Vec<serde_json::Value> = jobs
             .iter()
@@ -76,13 +83,15 @@ pub(crate) async fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
                 if let Some(l) = lookup(i) {
                     v["lookup"] = serde_json::to_value(l).unwrap_or_default();
                 }
+                let fields = v.get_mut("lookup").and_then(|l| l.as_object_mut());
+                if let (Some(d), Some(fields)) = (delta(i), fields) {
+                    fields.extend(d.json());
+                }
                 v
             })
             .collect();
-        crate::output::line(
-            &serde_json::to_string_pretty(&serde_json::json!({"images": images}))
-                .unwrap_or_default(),
-        );
+        let plan = serde_json::json!({"images": images});
+        crate::output::line(&serde_json::to_string_pretty(&plan).unwrap_or_default());
     } else {
         for (i, j) in jobs.iter().enumerate() {
             crate::output::line(&format!(
@@ -94,7 +103,10 @@ pub(crate) async fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
             ));
             if let Some(l) = lookup(i) {
                 let mark = if l.is_fine() { "ok" } else { "error" };
-                crate::output::line(&format!("          {mark}: {}", l.describe()));
+                let moves = delta(i)
+                    .map(|d| format!("; {}", d.describe()))
+                    .unwrap_or_default();
+                crate::output::line(&format!("          {mark}: {}{moves}", l.describe()));
             }
         }
         crate::output::line(&format!(
@@ -102,22 +114,30 @@ pub(crate) async fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
             jobs.len(),
             if jobs.len() == 1 { "" } else { "s" }
         ));
-        if let Some(l) = &lookups {
+        if let Some(l) = lookups {
             let fine = l.iter().filter(|l| l.is_fine()).count();
             crate::output::line(&format!("{fine} of {} sources found as asked", l.len()));
         }
     }
-    let all_fine = lookups.iter().flatten().all(Lookup::is_fine);
+    let all_fine = lookups.into_iter().flatten().all(Lookup::is_fine);
     Ok(if all_fine { 0 } else { 1 })
 }
 
-/// `--online`: the sources looked up with the run's transport and source credentials (flags
-/// for insecure registries; the environment and docker config for the rest).
-async fn look_up(
+/// What `--online` found: a look-up a line, and for each found line what its copy would move.
+struct Online {
+    lookups: Vec<Lookup>,
+    deltas: Vec<Option<Delta>>,
+}
+
+/// `--online`: the sources looked up with the run's transport and credentials (flags for
+/// insecure registries; the environment and docker config for the rest, the target's among
+/// them), then what each found one would move to `counted_on` (or why that is not counted).
+async fn online(
     insecure: &[String],
-    sources: &[Reference],
+    jobs: &[LinePair],
     platforms: &crate::copy::Platforms,
-) -> Result<Vec<Lookup>, UsageError> {
+    counted_on: Result<String, &str>,
+) -> Result<Online, UsageError> {
     use clap::{Args, FromArgMatches};
     let mut argv = vec!["validate".to_string()];
     for h in insecure {
@@ -127,11 +147,25 @@ async fn look_up(
         .try_get_matches_from(argv)
         .map_err(|e| UsageError::new(e.to_string()))?;
     let args = CopyArgs::from_arg_matches(&matches).map_err(|e| UsageError::new(e.to_string()))?;
+    let sources: Vec<Reference> = jobs.iter().map(|j| j.pair.source.clone()).collect();
     let names: Vec<&str> = sources.iter().map(Reference::registry).collect();
-    let registries = crate::settings::hosts::Registries::of(&names, &[]);
+    let target = counted_on.as_deref().ok();
+    let registries =
+        crate::settings::hosts::Registries::of(&names, &target.into_iter().collect::<Vec<_>>());
     let settings = crate::settings::Settings::resolve(&args, &ProcessEnv, None, &registries)?;
     let engine = crate::pipeline::engine(&settings)?;
-    Ok(crate::plan::online::look_up(&engine, sources, platforms).await)
+    let looked = crate::plan::online::look_up_keeping_index(&engine, &sources, platforms).await;
+    let pairs: Vec<(&Reference, &Reference)> = jobs
+        .iter()
+        .map(|j| (&j.pair.source, &j.pair.target))
+        .collect();
+    let how = (platforms, settings.copy.format);
+    let deltas =
+        crate::plan::delta::count_lines(&engine, &pairs, &looked, counted_on.err(), how).await;
+    Ok(Online {
+        lookups: looked.into_iter().map(|l| l.lookup).collect(),
+        deltas,
+    })
 }
 
 /// The issue body of `--issue-body FILE` (`-`: stdin), at most [`crate::bounded::ISSUE_BODY`]'s

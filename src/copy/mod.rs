@@ -20,7 +20,7 @@ pub mod batch;
 mod blob;
 pub mod image;
 mod ledger;
-mod push;
+pub(crate) mod push;
 pub mod referrers;
 mod source;
 pub mod state;

@@ -1,6 +1,7 @@
 //! From inputs to what a run copies: a list placed in the target namespace ([`list`], with the
 //! naming rules of [`naming`]), a repository's tags ([`sync`]), shares of a run ([`shard`]).
 
+pub(crate) mod delta;
 pub(crate) mod list;
 pub(crate) mod naming;
 pub(crate) mod online;

@@ -8,7 +8,7 @@ use crate::copy::{Engine, Platforms};
 use crate::digest::Digest;
 use crate::reference::Reference;
 use crate::registry::error::RegistryError;
-use crate::registry::manifest::Parsed;
+use crate::registry::manifest::{Parsed, RawManifest};
 use crate::registry::platform::Platform;
 use crate::registry::Role;
 use futures::StreamExt;
@@ -89,8 +89,29 @@ impl Lookup {
     }
 }
 
+/// A source looked up, with the multi-platform index read on the way (off Docker Hub), so
+/// what comes next need not read it again.
+#[derive(Debug, Clone)]
+pub struct LookedUp {
+    pub lookup: Lookup,
+    pub index: Option<RawManifest>,
+}
+
 /// Look every source up, in order, [`AT_ONCE`] at a time.
 pub async fn look_up(engine: &Engine, sources: &[Reference], platforms: &Platforms) -> Vec<Lookup> {
+    look_up_keeping_index(engine, sources, platforms)
+        .await
+        .into_iter()
+        .map(|l| l.lookup)
+        .collect()
+}
+
+/// [`look_up`], keeping the indexes it read.
+pub async fn look_up_keeping_index(
+    engine: &Engine,
+    sources: &[Reference],
+    platforms: &Platforms,
+) -> Vec<LookedUp> {
     futures::stream::iter(sources)
         .map(|s| look_up_one(engine, s, platforms))
         .buffered(AT_ONCE)
@@ -98,11 +119,14 @@ pub async fn look_up(engine: &Engine, sources: &[Reference], platforms: &Platfor
         .await
 }
 
-async fn look_up_one(engine: &Engine, source: &Reference, platforms: &Platforms) -> Lookup {
+async fn look_up_one(engine: &Engine, source: &Reference, platforms: &Platforms) -> LookedUp {
     match look(engine, source, platforms).await {
-        Ok(l) => l,
-        Err(e) => Lookup::Unreachable {
-            error: e.to_string(),
+        Ok((lookup, index)) => LookedUp { lookup, index },
+        Err(e) => LookedUp {
+            lookup: Lookup::Unreachable {
+                error: e.to_string(),
+            },
+            index: None,
         },
     }
 }
@@ -117,7 +141,7 @@ async fn look(
     engine: &Engine,
     source: &Reference,
     platforms: &Platforms,
-) -> Result<Lookup, RegistryError> {
+) -> Result<(Lookup, Option<RawManifest>), RegistryError> {
     let client = engine
         .session
         .client(source.registry(), source.api_host(), Role::Source)
@@ -128,13 +152,13 @@ async fn look(
     };
     let head = match client.manifest_head(repo, &manifest_ref(source)).await {
         Ok(h) => h,
-        Err(e) if absent(&e) => return Ok(missing_repo()),
+        Err(e) if absent(&e) => return Ok((missing_repo(), None)),
         Err(e) => return Err(e),
     };
     let Some(head) = head else {
         // The tag or the repository is missing: the tag list tells which.
-        return match client.tag_list(repo, None).await {
-            Ok(tags) => Ok(match source.tag() {
+        let lookup = match client.tag_list(repo, None).await {
+            Ok(tags) => match source.tag() {
                 Some(tag) => Lookup::MissingTag {
                     tag: tag.to_string(),
                     nearest: crate::suggest::nearest_tags(tag, &tags),
@@ -144,10 +168,11 @@ async fn look(
                     tag: source.digest().map(Digest::to_string).unwrap_or_default(),
                     nearest: Vec::new(),
                 },
-            }),
-            Err(e) if absent(&e) => Ok(missing_repo()),
-            Err(e) => Err(e),
+            },
+            Err(e) if absent(&e) => missing_repo(),
+            Err(e) => return Err(e),
         };
+        return Ok((lookup, None));
     };
     // The copy that follows starts from this answer (one HEAD an image, not two).
     engine.saw_head(client.host(), repo, &manifest_ref(source), head.clone());
@@ -158,18 +183,20 @@ async fn look(
             | crate::registry::manifest::media_type::DOCKER_LIST
     );
     if !is_index {
-        return Ok(Lookup::Found {
+        let found = Lookup::Found {
             digest,
             platforms: Vec::new(),
             unread: Some("a single-platform image (its platform is in its config blob)".into()),
-        });
+        };
+        return Ok((found, None));
     }
-    if source.registry() == "docker.io" {
-        return Ok(Lookup::Found {
+    if source.registry() == crate::plan::pull_budget::DOCKER_HUB {
+        let found = Lookup::Found {
             digest,
             platforms: Vec::new(),
             unread: Some("reading the index would count as a Docker Hub pull".into()),
-        });
+        };
+        return Ok((found, None));
     }
     let index = client
         .manifest_get(repo, head.digest.as_str(), Some(&head.digest))
@@ -192,7 +219,7 @@ async fn look(
             .map(Platform::to_string)
             .collect(),
     };
-    Ok(match missing.is_empty() {
+    let lookup = match missing.is_empty() {
         true => Lookup::Found {
             digest,
             platforms: names,
@@ -203,5 +230,6 @@ async fn look(
             missing,
             platforms: names,
         },
-    })
+    };
+    Ok((lookup, Some(index)))
 }

@@ -13,7 +13,7 @@ use crate::registry::Role;
 use crate::report::ImageReport;
 
 /// Where Docker Hub's references go.
-const DOCKER_HUB: &str = "docker.io";
+pub(crate) const DOCKER_HUB: &str = "docker.io";
 
 /// What Docker Hub allows against what a batch needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -276,3 +276,140 @@ fn online_says_what_is_missing_and_what_exists_instead() {
     let (code, stdout, stderr) = validate(&["--online", "-f", "-"], &fine);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
 }
+
+/// `--online` with a target: a found line says what its copy would move (the blobs the target
+/// lacks, from the source's manifests and a blob `HEAD` a blob on the target), or that the
+/// target is up to date. The source gets manifest reads only; the target `HEAD`s only.
+#[test]
+fn online_counts_the_bytes_a_copy_would_move() {
+    use crate::support::{
+        image, index, push_image, push_index, AttestationStyle, Format, Registry,
+    };
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    let (s, d) = (src.client(), dst.client());
+    // One image with four blobs (config and three layers), half of them already in the target.
+    let app = image(
+        Format::Docker,
+        "linux",
+        "amd64",
+        None,
+        &[1_000, 20_000, 300_000],
+        81,
+    );
+    push_image(&s, "team/app", Some("v1"), &app);
+    let blobs = app.blobs();
+    for (_, data) in &blobs[..2] {
+        d.push_blob("m/app", data);
+    }
+    let lacking: usize = blobs[2..].iter().map(|(_, data)| data.len()).sum();
+    // Two platforms, none of their blobs in the target.
+    let amd = image(Format::Docker, "linux", "amd64", None, &[5_000], 82);
+    let arm = image(Format::Docker, "linux", "arm64", None, &[6_000], 83);
+    let multi_bytes: usize = [&amd, &arm]
+        .iter()
+        .flat_map(|i| i.blobs())
+        .map(|(_, data)| data.len())
+        .sum();
+    let idx = index(Format::Docker, vec![amd, arm], AttestationStyle::None);
+    push_index(&s, "team/multi", "v1", &idx);
+    // Already mirrored: the target tag points at the source's digest.
+    let done = image(Format::Docker, "linux", "amd64", None, &[2_000], 84);
+    push_image(&s, "team/done", Some("v1"), &done);
+    push_image(&d, "m/done", Some("v1"), &done);
+    let (src_before, dst_before) = (src.log().lines().count(), dst.log().lines().count());
+
+    let list = format!(
+        "{}\n{}\n{}\n",
+        src.reference("team/app", "v1"),
+        src.reference("team/multi", "v1"),
+        src.reference("team/done", "v1"),
+    );
+    let args = [
+        "--online",
+        "-f",
+        "-",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--target-registry",
+        &dst.host(),
+        "--target-namespace",
+        "m",
+    ];
+    let (code, stdout, stderr) = validate(&args, &list);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let oks: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("ok: "))
+        .collect();
+    let human = |n: usize| {
+        let kib = n as f64 / 1024.0;
+        if kib >= 1024.0 {
+            format!("{:.1} MiB", kib / 1024.0)
+        } else {
+            format!("{kib:.1} KiB")
+        }
+    };
+    assert_eq!(
+        oks,
+        [
+            format!(
+                "found (platforms not read: a single-platform image (its platform is in its config blob)); would move {} in 2 of 4 blobs",
+                human(lacking)
+            ),
+            format!(
+                "found [linux/amd64, linux/arm64]; would move {} in 4 of 4 blobs",
+                human(multi_bytes)
+            ),
+            "found (platforms not read: a single-platform image (its platform is in its config blob)); up to date (the target tag points at what would be written)".to_string(),
+        ],
+        "{stdout}"
+    );
+
+    // The source: HEADs, manifest GETs and tag lists; never a blob.
+    let requests = src.requests_after(src_before);
+    assert!(
+        requests
+            .iter()
+            .all(|r| (r.starts_with("GET ") || r.starts_with("HEAD ")) && !r.contains("/blobs/")),
+        "{requests:#?}"
+    );
+    // The target: HEADs only (and the ping), nothing read, nothing written.
+    let requests = dst.requests_after(dst_before);
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.starts_with("HEAD ") || r == "GET /v2/"),
+        "{requests:#?}"
+    );
+    assert_eq!(
+        requests.iter().filter(|r| r.contains("/blobs/")).count(),
+        8,
+        "one HEAD a blob of the two images that are not up to date: {requests:#?}"
+    );
+
+    // The same as JSON.
+    let (code, stdout, _) = validate(&[&args[..], &["--json"]].concat(), &list);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let lookup = |i: usize| v["images"][i]["lookup"].clone();
+    assert_eq!(lookup(0)["bytes"], lacking);
+    assert_eq!(
+        (
+            lookup(0)["blobs_missing"].clone(),
+            lookup(0)["blobs_total"].clone()
+        ),
+        (2.into(), 4.into())
+    );
+    assert_eq!(lookup(1)["bytes"], multi_bytes);
+    assert_eq!(lookup(2)["up_to_date"], true);
+    assert_eq!(lookup(2)["bytes"], 0);
+
+    // Without a target there is nothing to count against.
+    let (code, stdout, _) = validate(&["--online", "-f", "-"], &list);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("; bytes not counted: no target registry given (`--target-registry`)"),
+        "{stdout}"
+    );
+}
