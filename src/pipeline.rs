@@ -52,6 +52,7 @@ pub(crate) struct Batch {
 pub(crate) enum Work {
     Pairs(Vec<(Origin, Destination)>),
     /// Pairs, and the images a look-up before the run found cannot be copied (their reports).
+    /// The command looked up its own shard's images only, so these are not sharded again.
     Checked(Vec<(Origin, Destination)>, Vec<ImageReport>),
     Sync(SyncSpec),
 }
@@ -136,6 +137,7 @@ pub(crate) async fn execute_with(engine: &Engine, plan: RunPlan, settings: &Sett
         let first = images.len();
         // Reported after the batch's copies.
         let mut refused = Vec::new();
+        let checked = matches!(batch.work, Work::Checked(..));
         let pairs = match batch.work {
             Work::Pairs(p) => p,
             Work::Checked(p, r) => {
@@ -165,7 +167,7 @@ pub(crate) async fn execute_with(engine: &Engine, plan: RunPlan, settings: &Sett
             },
         };
         // Shards count images across the whole run, batches in order.
-        let pairs = match settings.shard {
+        let pairs = match settings.shard.filter(|_| !checked) {
             Some(shard) => {
                 let n = pairs.len();
                 let mine = shard.take(pairs, position);

@@ -1,10 +1,14 @@
-//! `mirror`: a list of images into the target namespace (or an OCI layout), in parallel.
+//! `mirror`: a list of images into the target namespace (or an OCI layout), in parallel, each
+//! source looked up first.
 
 use crate::cli::MirrorCmd;
 use crate::commands::list_jobs;
 use crate::copy::image::{Destination, Origin};
 use crate::layout::LayoutRef;
-use crate::pipeline::{execute, run_link, Batch, RunPlan, Work};
+use crate::pipeline::{execute_with, run_link, Batch, RunPlan, Work};
+use crate::plan::list::LinePair;
+use crate::reference::Reference;
+use crate::report::ImageReport;
 use crate::settings::hosts::Registries;
 use crate::settings::{ProcessEnv, Settings};
 use crate::usage::UsageError;
@@ -42,34 +46,47 @@ pub(crate) async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {
         untrusted_sources: false,
     };
     let settings = Settings::resolve(&cmd.copy, &ProcessEnv, None, &registries)?;
-    let pairs: Vec<(Origin, Destination)> = jobs
-        .into_iter()
-        .map(|j| {
-            let to = match &layout {
-                Some(path) => Destination::Layout(LayoutRef {
-                    path: path.clone(),
-                    name: Some(format!(
-                        "{}:{}",
-                        j.pair.target.repository(),
-                        j.pair.target.tag().unwrap_or("latest")
-                    )),
-                }),
-                None => Destination::Registry(j.pair.target),
-            };
-            (Origin::Registry(j.pair.source), to)
+    // This shard's images only, looked up first (HEADs and tag lists): a line that cannot be
+    // copied (a missing tag, repository or platform) is reported failed with what exists
+    // instead, and the rest is copied.
+    let jobs = match settings.shard {
+        Some(shard) => shard.take(jobs, 0),
+        None => jobs,
+    };
+    let count = jobs.len();
+    let engine = crate::pipeline::engine(&settings)?;
+    let sources: Vec<Reference> = jobs.iter().map(|j| j.pair.source.clone()).collect();
+    let lookups = crate::plan::online::look_up(&engine, &sources, &settings.copy.platforms).await;
+    let (jobs, refused) = crate::plan::online::split(jobs, lookups);
+    let to = |j: &LinePair| match &layout {
+        Some(path) => Destination::Layout(LayoutRef {
+            path: path.clone(),
+            name: Some(format!(
+                "{}:{}",
+                j.pair.target.repository(),
+                j.pair.target.tag().unwrap_or("latest")
+            )),
+        }),
+        None => Destination::Registry(j.pair.target.clone()),
+    };
+    let refused: Vec<ImageReport> = refused
+        .iter()
+        .map(|(j, l)| {
+            let (source, target) = (j.pair.source.to_string(), to(j).to_string());
+            crate::plan::online::not_copied(j.line, &source, &target, l)
         })
         .collect();
-    let count = match settings.shard {
-        Some(shard) => shard.take((0..pairs.len()).collect(), 0).len(),
-        None => pairs.len(),
-    };
+    let pairs: Vec<(Origin, Destination)> = jobs
+        .iter()
+        .map(|j| (Origin::Registry(j.pair.source.clone()), to(j)))
+        .collect();
     let plan = RunPlan {
         title: "registry-mirror mirror".into(),
         task: format!("mirror ({count} images)"),
         link: run_link(),
         batches: vec![Batch {
             header: None,
-            work: Work::Pairs(pairs),
+            work: Work::Checked(pairs, refused),
             options: settings.copy.clone(),
             parallel: settings.parallel,
             notify_on: None,
@@ -77,5 +94,5 @@ pub(crate) async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {
         selections: Vec::new(),
         templates: None,
     };
-    Ok(execute(plan, &settings).await?.code)
+    Ok(execute_with(&engine, plan, &settings).await.code)
 }

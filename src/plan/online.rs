@@ -6,11 +6,13 @@
 use crate::copy::image::manifest_ref;
 use crate::copy::{Engine, Platforms};
 use crate::digest::Digest;
+use crate::plan::list::LinePair;
 use crate::reference::Reference;
 use crate::registry::error::RegistryError;
 use crate::registry::manifest::{Parsed, RawManifest};
 use crate::registry::platform::Platform;
 use crate::registry::Role;
+use crate::report::ImageReport;
 use futures::StreamExt;
 use serde::Serialize;
 
@@ -97,6 +99,54 @@ pub struct LookedUp {
     pub index: Option<RawManifest>,
 }
 
+impl Lookup {
+    /// What to do about a line that cannot be copied.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Lookup::MissingTag { nearest, .. } => nearest
+                .first()
+                .map(|t| format!("write one of the tags that exist, e.g. `{t}`")),
+            Lookup::MissingPlatform { platforms, .. } => Some(format!(
+                "ask for platforms the image has (e.g. `{}`), or for all of them",
+                platforms
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("linux/amd64")
+            )),
+            Lookup::MissingRepository { .. } => Some(
+                "check the name; a private repository needs the source registry's credentials"
+                    .into(),
+            ),
+            Lookup::Found { .. } | Lookup::Unreachable { .. } => None,
+        }
+    }
+}
+
+/// A line that cannot be copied: a failed image whose error names the line, what is missing
+/// and what exists instead.
+pub fn not_copied(line: usize, source: &str, target: &str, lookup: &Lookup) -> ImageReport {
+    let mut report = ImageReport::new(source, target);
+    let mut error = format!("line {line}: not copied: {}", lookup.describe());
+    if let Some(h) = lookup.hint() {
+        error.push_str(&format!("\nhint: {h}"));
+    }
+    report.error = Some(error);
+    report
+}
+
+/// The lines to copy (found, or not reachable: the copy then says why), and those that cannot
+/// be copied, with what their look-up found.
+pub(crate) fn split(
+    jobs: Vec<LinePair>,
+    lookups: Vec<Lookup>,
+) -> (Vec<LinePair>, Vec<(LinePair, Lookup)>) {
+    let (fine, refused): (Vec<_>, Vec<_>) = jobs
+        .into_iter()
+        .zip(lookups)
+        .partition(|(_, l)| l.is_fine() || matches!(l, Lookup::Unreachable { .. }));
+    (fine.into_iter().map(|(j, _)| j).collect(), refused)
+}
+
 /// Look every source up, in order, [`AT_ONCE`] at a time.
 pub async fn look_up(engine: &Engine, sources: &[Reference], platforms: &Platforms) -> Vec<Lookup> {
     look_up_keeping_index(engine, sources, platforms)
@@ -112,11 +162,26 @@ pub async fn look_up_keeping_index(
     sources: &[Reference],
     platforms: &Platforms,
 ) -> Vec<LookedUp> {
+    expect(engine, sources.iter().map(|s| (s, Role::Source))).await;
     futures::stream::iter(sources)
         .map(|s| look_up_one(engine, s, platforms))
         .buffered(AT_ONCE)
         .collect()
         .await
+}
+
+/// Tell each registry's client the repositories it will be asked about, so that one token
+/// covers those asked about together (a client that cannot be made fails its look-up later).
+pub(crate) async fn expect<'a>(engine: &Engine, refs: impl Iterator<Item = (&'a Reference, Role)>) {
+    for (r, role) in refs {
+        if let Ok(client) = engine
+            .session
+            .client(r.registry(), r.api_host(), role)
+            .await
+        {
+            client.expect_repository(r.repository());
+        }
+    }
 }
 
 async fn look_up_one(engine: &Engine, source: &Reference, platforms: &Platforms) -> LookedUp {

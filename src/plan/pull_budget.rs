@@ -1,9 +1,10 @@
 //! Docker Hub's pull limit, known before copying. A manifest `GET` there counts as a pull (a
 //! `HEAD` does not, and its answer states the limit: `ratelimit-limit` and
-//! `ratelimit-remaining`). One `HEAD` of a batch's first Docker Hub source tells how many pulls
-//! are left; the batch needs at least one an image. With none left, its Docker Hub images are not
-//! started (each fails with the reason, the rest of the batch goes on), instead of failing
-//! half-way with 429s; with fewer left than needed, the run says so and goes on.
+//! `ratelimit-remaining`). The answers the look-ups before a run got (`mirror`, `issue`) tell how
+//! many pulls are left, else one `HEAD` of a batch's first Docker Hub source; the batch needs at
+//! least one an image. With none left, its Docker Hub images are not started (each fails with
+//! the reason, the rest of the batch goes on), instead of failing half-way with 429s; with fewer
+//! left than needed, the run says so and goes on.
 
 use crate::copy::image::{manifest_ref, Destination, Origin};
 use crate::copy::Engine;
@@ -32,7 +33,7 @@ impl Budget {
         }
     }
 
-    /// The line the run prints about it.
+    /// The line the run logs about it.
     pub fn describe(&self) -> String {
         format!(
             "Docker Hub: {} of {} pulls left in {} for this address or account; this batch needs \
@@ -52,21 +53,39 @@ fn from_docker_hub(origin: &Origin) -> Option<&Reference> {
     }
 }
 
-/// Docker Hub's budget for `pairs`, from one `HEAD` of its first Docker Hub source (none when
-/// no source is on Docker Hub, or the answer states no limit).
+/// Docker Hub's budget for `pairs` (none when no source is on Docker Hub, or Docker Hub states
+/// no limit): see [`look_sources`].
 pub async fn look(engine: &Engine, pairs: &[(Origin, Destination)]) -> Option<Budget> {
-    let mut hub = pairs.iter().filter_map(|(o, _)| from_docker_hub(o));
-    let first = hub.next()?;
-    let needed = 1 + hub.count() as u64;
+    let hub: Vec<&Reference> = pairs
+        .iter()
+        .filter_map(|(o, _)| from_docker_hub(o))
+        .collect();
+    look_sources(engine, &hub).await
+}
+
+/// Docker Hub's budget for the `sources` on Docker Hub: the limit an earlier answer of this run
+/// stated (the look-ups' `HEAD`s), else one `HEAD` of the first of them.
+pub async fn look_sources(engine: &Engine, sources: &[&Reference]) -> Option<Budget> {
+    let hub: Vec<&Reference> = sources
+        .iter()
+        .copied()
+        .filter(|r| r.registry() == DOCKER_HUB)
+        .collect();
+    let first = hub.first()?;
+    let needed = hub.len() as u64;
     let client = engine
         .session
         .client(first.registry(), first.api_host(), Role::Source)
         .await
         .ok()?;
+    let transport = engine.session.transport();
+    if let Some(limit) = transport.rate_limit(client.host()) {
+        return Some(Budget { limit, needed });
+    }
     let _ = client
         .manifest_head(first.repository(), &manifest_ref(first))
         .await;
-    let limit = engine.session.transport().rate_limit(client.host())?;
+    let limit = transport.rate_limit(client.host())?;
     Some(Budget { limit, needed })
 }
 

@@ -196,7 +196,12 @@ fn one_missing_tag_fails_alone() {
     );
     assert_eq!(report["summary"]["copied"], 2);
     assert_eq!(report["summary"]["failed"], 1);
-    assert_eq!(report["images"][1]["status"], "failed");
+    // Looked up first, the line that cannot be copied is reported after those copied.
+    assert_eq!(report["images"][2]["status"], "failed");
+    assert_eq!(
+        report["images"][2]["source"],
+        src.reference("lib/missing", "1")
+    );
     assert_eq!(dst.client().head_manifest("mirrors/a", "1"), Some(a.digest));
     assert_eq!(dst.client().head_manifest("mirrors/b", "1"), Some(b.digest));
 }
@@ -307,4 +312,64 @@ fn dry_run_plans_copy_up_to_date_and_overwrite_with_bytes_and_writes_nothing() {
         .filter(|l| l.contains("registry-mirror/"))
         .collect();
     assert!(writes.is_empty(), "{writes:#?}");
+}
+
+/// Each source is looked up before anything is copied: a line with a missing tag is reported
+/// failed with the nearest tags and never reaches the target; the fine one is copied; exit 1.
+/// `--dry-run` says the same and writes nothing.
+#[test]
+fn a_missing_tag_is_named_with_the_nearest_and_the_rest_is_copied() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    let img = image_with_base(Format::Docker, "linux", "amd64", None, &[], &[3_000], 91);
+    for tag in ["1.26.0", "1.27.0", "1.27.1"] {
+        push_image(&src.client(), "team/web", Some(tag), &img);
+    }
+    let list = format!(
+        "{}\n{}\n",
+        src.reference("team/web", "1.27.9"),
+        src.reference("team/web", "1.27.1"),
+    );
+    let missing = src.reference("team/web", "1.27.9");
+    let error_of = |report: &Value| {
+        report["images"]
+            .as_array()
+            .and_then(|a| a.iter().find(|i| i["source"] == missing.as_str()))
+            .map(|i| {
+                (
+                    i["status"].clone(),
+                    i["error"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .expect("the missing line's report")
+    };
+
+    let (code, stdout, stderr, report) = mirror(&dst, &list, &["--dry-run"]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let (status, error) = error_of(&report);
+    assert_eq!(status, "failed");
+    assert!(
+        error.starts_with("line 1: not copied: no tag `1.27.9`; nearest: 1.27.1, 1.27.0"),
+        "{error}"
+    );
+    assert!(
+        stdout.contains("hint: write one of the tags that exist, e.g. `1.27.1`"),
+        "{stdout}"
+    );
+    assert!(
+        dst.client().catalog().is_empty(),
+        "a dry run writes nothing"
+    );
+
+    let (code, stdout, stderr, report) = mirror(&dst, &list, &[]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert_eq!(error_of(&report).0, "failed");
+    assert_eq!(report["summary"]["copied"], 1);
+    assert_eq!(report["summary"]["failed"], 1);
+    let c = dst.client();
+    assert_eq!(
+        c.head_manifest("mirrors/web", "1.27.1").as_deref(),
+        Some(img.digest.as_str())
+    );
+    assert!(!c.manifest_exists("mirrors/web", "1.27.9"));
 }

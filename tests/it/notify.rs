@@ -124,8 +124,7 @@ fn every_channel_gets_its_exact_payload_with_valid_signatures() {
     );
     assert!(
         content.contains(&format!(
-            "- `{failed_target}`: manifest '{}' not found",
-            src.reference("lib/gone", "1")
+            "- `{failed_target}`: line 2: not copied: no such repository"
         )),
         "{content}"
     );
@@ -194,7 +193,7 @@ fn every_channel_gets_its_exact_payload_with_valid_signatures() {
     assert!(b["failed"][0]["error"]
         .as_str()
         .unwrap()
-        .contains("not found"));
+        .contains("not copied: no such repository"));
 
     assert_eq!(
         o.report["notifications"],

@@ -259,11 +259,7 @@ impl Flow {
             jobs.iter().map(|j| j.pair.source.clone()).collect();
         let lookups =
             crate::plan::online::look_up(&engine, &sources, &settings.copy.platforms).await;
-        let (jobs, refused): (Vec<Looked>, Vec<Looked>) = jobs
-            .into_iter()
-            .zip(lookups)
-            .partition(|(_, l)| l.is_fine() || matches!(l, Lookup::Unreachable { .. }));
-        let jobs: Vec<LinePair> = jobs.into_iter().map(|(j, _)| j).collect();
+        let (jobs, refused) = crate::plan::online::split(jobs, lookups);
 
         // The plan, at once.
         let platforms = settings.copy.platforms.describe().join(",");
@@ -277,12 +273,8 @@ impl Flow {
         let refused: Vec<crate::report::ImageReport> = refused
             .into_iter()
             .map(|(j, l)| {
-                let mut r = crate::report::ImageReport::new(
-                    j.pair.source.to_string(),
-                    j.pair.target.to_string(),
-                );
-                r.error = Some(format!("line {}: not copied: {}", j.line, l.describe()));
-                r
+                let (source, target) = (j.pair.source.to_string(), j.pair.target.to_string());
+                crate::plan::online::not_copied(j.line, &source, &target, &l)
             })
             .collect();
 
