@@ -7,6 +7,7 @@ use crate::plan::delta::Delta;
 use crate::plan::list::LinePair;
 use crate::plan::list::PLACEHOLDER_REGISTRY;
 use crate::plan::online::Lookup;
+use crate::plan::pull_budget::Budget;
 use crate::reference::Reference;
 use crate::settings::ProcessEnv;
 use crate::usage::UsageError;
@@ -74,6 +75,7 @@ pub(crate) async fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
     let lookups = online.as_ref().map(|o| &o.lookups);
     let lookup = |i: usize| lookups.and_then(|l| l.get(i));
     let delta = |i: usize| online.as_ref().and_then(|o| o.deltas.get(i)?.as_ref());
+    let budget = online.as_ref().and_then(|o| o.budget);
     if cmd.json {
         let images: Vec<serde_json::Value> = jobs
             .iter()
@@ -90,7 +92,10 @@ pub(crate) async fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
                 v
             })
             .collect();
-        let plan = serde_json::json!({"images": images});
+        let mut plan = serde_json::json!({"images": images});
+        if let Some(b) = &budget {
+            plan["docker_hub"] = b.json();
+        }
         crate::output::line(&serde_json::to_string_pretty(&plan).unwrap_or_default());
     } else {
         for (i, j) in jobs.iter().enumerate() {
@@ -109,6 +114,9 @@ pub(crate) async fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
                 crate::output::line(&format!("          {mark}: {}{moves}", l.describe()));
             }
         }
+        if let Some(b) = &budget {
+            crate::output::line(&b.summary());
+        }
         crate::output::line(&format!(
             "{} image{} valid",
             jobs.len(),
@@ -123,10 +131,12 @@ pub(crate) async fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
     Ok(if all_fine { 0 } else { 1 })
 }
 
-/// What `--online` found: a look-up a line, and for each found line what its copy would move.
+/// What `--online` found: a look-up a line, for each found line what its copy would move,
+/// and Docker Hub's pull budget when a found source is there.
 struct Online {
     lookups: Vec<Lookup>,
     deltas: Vec<Option<Delta>>,
+    budget: Option<Budget>,
 }
 
 /// `--online`: the sources looked up with the run's transport and credentials (flags for
@@ -162,9 +172,18 @@ async fn online(
     let how = (platforms, settings.copy.format);
     let deltas =
         crate::plan::delta::count_lines(&engine, &pairs, &looked, counted_on.err(), how).await;
+    // From the look-ups' answers: no request of its own.
+    let found: Vec<&Reference> = sources
+        .iter()
+        .zip(&looked)
+        .filter(|(_, l)| l.lookup.is_fine())
+        .map(|(s, _)| s)
+        .collect();
+    let budget = crate::plan::pull_budget::look_sources(&engine, &found).await;
     Ok(Online {
         lookups: looked.into_iter().map(|l| l.lookup).collect(),
         deltas,
+        budget,
     })
 }
 

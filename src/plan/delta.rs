@@ -99,6 +99,10 @@ pub async fn count_lines(
     not_counted: Option<&str>,
     how: (&Platforms, Format),
 ) -> Vec<Option<Delta>> {
+    if not_counted.is_none() {
+        let targets = lines.iter().map(|(_, t)| (*t, Role::Target));
+        crate::plan::online::expect(engine, targets).await;
+    }
     futures::stream::iter(lines.iter().zip(looked))
         .map(|((source, target), l)| async move {
             let Lookup::Found { digest, .. } = &l.lookup else {

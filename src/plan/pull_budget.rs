@@ -25,12 +25,18 @@ pub struct Budget {
 }
 
 impl Budget {
-    fn window(&self) -> String {
+    /// The window as people read it: `6 h`.
+    pub fn window(&self) -> String {
         match self.limit.window_secs {
             Some(s) if s % 3600 == 0 => format!("{} h", s / 3600),
             Some(s) => format!("{s} s"),
             None => "its window".into(),
         }
+    }
+
+    /// No pull is left: the Docker Hub images are not started.
+    pub fn exhausted(&self) -> bool {
+        self.limit.remaining == 0
     }
 
     /// The line the run logs about it.
@@ -43,6 +49,40 @@ impl Budget {
             self.window(),
             self.needed
         )
+    }
+
+    /// The line `validate --online` prints: what is left, what the list needs, and what a run
+    /// would do about it.
+    pub fn summary(&self) -> String {
+        let mut line = format!(
+            "Docker Hub: {} of {} pulls left in {}; this run needs at least {}",
+            self.limit.remaining,
+            self.limit.limit,
+            self.window(),
+            self.needed
+        );
+        if self.exhausted() {
+            line.push_str(&format!(
+                "; none left: its images would not be started (pulls come back within {})",
+                self.window()
+            ));
+        } else if self.limit.remaining < self.needed {
+            line.push_str("; fewer than needed: some Docker Hub images may fail with 429");
+        }
+        line
+    }
+
+    /// The budget as `--json` and the templates see it.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "limit": self.limit.limit,
+            "remaining": self.limit.remaining,
+            "window_secs": self.limit.window_secs,
+            "window": self.window(),
+            "needed": self.needed,
+            "exhausted": self.exhausted(),
+            "short": self.limit.remaining < self.needed,
+        })
     }
 }
 

@@ -662,3 +662,87 @@ fn the_plan_names_what_cannot_be_copied_with_what_exists_and_copies_the_rest() {
     assert!(dst.client().catalog() == vec!["mirrors/web".to_string()]);
     assert_eq!(out.report["summary"]["failed"], 2);
 }
+
+/// The plan states Docker Hub's budget when a source is there, read from the look-ups'
+/// answers: with none left, its images are not started (and say why), a missing tag is named
+/// with the nearest, and the image elsewhere is copied. Pinned.
+#[test]
+fn the_plan_says_docker_hub_has_no_pull_left_and_its_images_are_not_started() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    crate::pull_budget::seed(&src, &["library/one", "team/other"], 120);
+    let (hub, _) = crate::pull_budget::docker_hub(&src, 0);
+    let gh = FakeGitHub::start(REPO, &["mirror-request"]);
+    let images = format!("one:v1\none:v2\n{}", src.reference("team/other", "v1"));
+    let body = form_body(&images, "", false);
+    let event = issues_event("opened", 14, &body, &["mirror-request"], "OWNER");
+    let endpoint = format!("docker.io={}", hub.host());
+    let out = run_issue(
+        &gh.url(""),
+        &dst,
+        "issues",
+        &event,
+        &["--endpoint", &endpoint],
+    );
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let p = format!("/repos/{REPO}");
+    let plan = body_of(&gh, "POST", &format!("{p}/issues/14/comments"))["body"]
+        .as_str()
+        .unwrap()
+        .replace(&src.host(), "SRC")
+        .replace(&dst.host(), "DST");
+    let plan = plan
+        .split("\n<!-- registry-mirror:comment")
+        .next()
+        .unwrap_or_default();
+    assert_eq!(
+        plan,
+        "<!-- registry-mirror:plan -->\n\
+         ### ⏳ Mirroring 2 images\n\
+         \n\
+         Platforms: linux/amd64\n\
+         \n\
+         ⚠️ Docker Hub: no pulls left (100 in 6 h): its 1 image will not be started. Pulls come back within 6 h: comment `/retry` then, or give the workflow Docker Hub credentials.\n\
+         \n\
+         | line | source | target |\n\
+         |---:|---|---|\n\
+         | 1 | `docker.io/library/one:v1` | `DST/mirrors/one:v1` |\n\
+         | 3 | `SRC/team/other:v1` | `DST/mirrors/other:v1` |\n\
+         \n\
+         #### Cannot be copied\n\
+         \n\
+         | line | source | why |\n\
+         |---:|---|---|\n\
+         | 2 | `docker.io/library/one:v2` | no tag `v2`; nearest: v1 |\n\
+         \n\
+         This comment turns into the report when the run ends: [follow the run](https://github.com/octo-org/mirrors/actions/runs/4242).\n"
+    );
+    let images = out.report["images"].as_array().cloned().unwrap_or_default();
+    let error_of = |source: &str| {
+        images
+            .iter()
+            .find(|i| i["source"] == source)
+            .and_then(|i| i["error"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        error_of("docker.io/library/one:v1")
+            .starts_with("not started: Docker Hub's pull limit is used up"),
+        "{images:#?}"
+    );
+    assert!(dst.client().head_manifest("mirrors/other", "v1").is_some());
+    // Every Docker Hub request was a HEAD or a tag list: nothing counted as a pull, and the
+    // budget had no HEAD of its own (one a Docker Hub line).
+    let seen = hub.seen();
+    let manifests: Vec<String> = seen
+        .iter()
+        .filter(|s| s.uri.contains("/manifests/"))
+        .map(|s| format!("{} {}", s.method, s.uri))
+        .collect();
+    assert_eq!(manifests.len(), 2, "{manifests:#?}");
+    assert!(
+        manifests.iter().all(|m| m.starts_with("HEAD ")),
+        "{manifests:#?}"
+    );
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 /// The stand-in, with `remaining` pulls left of 100 in a 6-hour window; each manifest `GET`
 /// uses one up.
-fn docker_hub(registry: &Registry, remaining: u64) -> (Proxy, Arc<AtomicU64>) {
+pub(crate) fn docker_hub(registry: &Registry, remaining: u64) -> (Proxy, Arc<AtomicU64>) {
     let left = Arc::new(AtomicU64::new(remaining));
     let counting = left.clone();
     let after: After = Box::new(move |method, uri, _, _, headers| {
@@ -37,7 +37,7 @@ fn docker_hub(registry: &Registry, remaining: u64) -> (Proxy, Arc<AtomicU64>) {
 }
 
 /// An image `:v1` in each of `repos`.
-fn seed(src: &Registry, repos: &[&str], seed: u64) {
+pub(crate) fn seed(src: &Registry, repos: &[&str], seed: u64) {
     for (i, repo) in repos.iter().enumerate() {
         let img = image(
             Format::Docker,
@@ -140,4 +140,62 @@ fn with_fewer_pulls_left_than_needed_the_run_says_so_and_goes_on() {
         o.stderr
     );
     assert_eq!(o.report["summary"]["copied"], 2);
+}
+
+/// `validate --online` says what Docker Hub has left against what the list needs, from the
+/// look-ups' `HEAD`s (no request of its own, no pull: Docker Hub's bytes are not counted).
+#[test]
+fn validate_online_states_the_budget_from_the_look_ups_alone() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    seed(&src, &["library/one", "library/two"], 99);
+    let (hub, _) = docker_hub(&src, 0);
+    let run = |json: bool| {
+        let mut cli = bin();
+        cli.args([
+            "validate",
+            "--online",
+            "-f",
+            "-",
+            "--target-registry",
+            &dst.host(),
+        ])
+        .args(json.then_some("--json"))
+        .env("REGISTRY_ENDPOINTS", format!("docker.io={}", hub.host()))
+        .write_stdin("one:v1\ntwo:v1\nthree:v1\n");
+        let out = cli.output().expect("run registry-mirror");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, stdout) = run(false);
+    // `three` is not there: it needs no pull.
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "\nDocker Hub: 0 of 100 pulls left in 6 h; this run needs at least 2; none left: its \
+             images would not be started (pulls come back within 6 h)\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("; bytes not counted: reading Docker Hub's manifests would count as pulls"),
+        "{stdout}"
+    );
+    let (_, stdout) = run(true);
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(
+        v["docker_hub"],
+        serde_json::json!({"limit": 100, "remaining": 0, "window_secs": 21600, "window": "6 h",
+            "needed": 2, "exhausted": true, "short": true})
+    );
+    // HEADs and tag lists only: no pull counted.
+    let seen = hub.seen();
+    assert!(
+        seen.iter()
+            .all(|s| s.method == "HEAD" || s.uri.contains("/tags/list") || s.uri == "/v2/"),
+        "{seen:#?}"
+    );
+    assert!(dst.client().catalog().is_empty());
 }

@@ -261,11 +261,16 @@ impl Flow {
             crate::plan::online::look_up(&engine, &sources, &settings.copy.platforms).await;
         let (jobs, refused) = crate::plan::online::split(jobs, lookups);
 
+        // Docker Hub's pull budget, from the look-ups' answers (no request of its own); the
+        // pipeline reads the same answer before copying.
+        let fine: Vec<&crate::reference::Reference> = jobs.iter().map(|j| &j.pair.source).collect();
+        let budget = crate::plan::pull_budget::look_sources(&engine, &fine).await;
+
         // The plan, at once.
         let platforms = settings.copy.platforms.describe().join(",");
         let plan_comment = match number {
             Some(n) => {
-                let body = self.plan_body(&jobs, &refused, &platforms)?;
+                let body = self.plan_body(&jobs, &refused, &platforms, budget.as_ref())?;
                 Some((n, self.comment(n, &body).await?))
             }
             None => None,
@@ -438,6 +443,7 @@ impl Flow {
         jobs: &[LinePair],
         refused: &[Looked],
         platforms: &str,
+        budget: Option<&crate::plan::pull_budget::Budget>,
     ) -> Result<String, UsageError> {
         #[derive(Serialize)]
         struct Row {
@@ -469,6 +475,7 @@ impl Flow {
                     "omitted": rows.len() - shown,
                     "problems": &problems[..shown_problems],
                     "platforms": platforms,
+                    "docker_hub": budget.map(crate::plan::pull_budget::Budget::json),
                     "run_url": self.links.run_url,
                 }),
             )?;

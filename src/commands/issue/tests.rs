@@ -136,3 +136,66 @@ fn fit_cuts_on_a_char_boundary() {
     assert!(out.ends_with("see the job summary)\n"));
     assert_eq!(fit("short".into(), 10), "short");
 }
+
+/// The plan with Docker Hub's budget, pinned in both languages: what is left against what the
+/// run needs, and, with none left, that its images will not be started and when pulls return.
+#[test]
+fn the_plan_states_docker_hubs_pull_budget() {
+    use crate::plan::pull_budget::Budget;
+    use crate::registry::transport::RateLimit;
+    let r = |s: &str| crate::reference::Reference::parse(s).expect("reference");
+    let jobs = vec![LinePair {
+        line: 1,
+        pair: crate::plan::Pair {
+            source: r("docker.io/library/nginx:1.27"),
+            target: r("registry.example.com/mirrors/nginx:1.27"),
+        },
+    }];
+    let budget = |remaining| Budget {
+        limit: RateLimit {
+            limit: 100,
+            remaining,
+            window_secs: Some(21_600),
+        },
+        needed: 3,
+    };
+    let line = |lang: &str, remaining: u64| {
+        let body = flow(lang)
+            .plan_body(&jobs, &[], "linux/amd64", Some(&budget(remaining)))
+            .expect("render");
+        let (_, after) = body.split_once("linux/amd64\n\n").expect("platforms line");
+        let (line, rest) = after.split_once('\n').expect("budget line");
+        assert!(
+            rest.starts_with("\n| "),
+            "a blank line before the table:\n{body}"
+        );
+        line.to_string()
+    };
+    assert_eq!(
+        line("en", 76),
+        "Docker Hub: 76 of 100 pulls left in 6 h; this run needs at least 3."
+    );
+    assert_eq!(
+        line("en", 2),
+        "Docker Hub: 2 of 100 pulls left in 6 h; this run needs at least 3. Fewer than needed: \
+         some Docker Hub images may fail, and `/retry` copies them once pulls come back."
+    );
+    assert_eq!(
+        line("en", 0),
+        "⚠️ Docker Hub: no pulls left (100 in 6 h): its 3 images will not be started. Pulls come \
+         back within 6 h: comment `/retry` then, or give the workflow Docker Hub credentials."
+    );
+    assert_eq!(
+        line("zh", 76),
+        "Docker Hub：6 h 内剩余 76 / 100 次拉取；本次至少需要 3 次。"
+    );
+    assert_eq!(
+        line("zh", 0),
+        "⚠️ Docker Hub：拉取次数已用完（6 h 内共 100 次），其 3 个镜像不会开始复制。次数会在 6 h 内恢复：届时评论 `/retry`，或为工作流配置 Docker Hub 凭据。"
+    );
+    // No Docker Hub source: no line.
+    let body = flow("en")
+        .plan_body(&jobs, &[], "linux/amd64", None)
+        .expect("render");
+    assert!(!body.contains("Docker Hub"), "{body}");
+}
