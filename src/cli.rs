@@ -294,8 +294,9 @@ pub struct ValidateCmd {
     #[arg(long)]
     pub json: bool,
     /// Look every source up (HEADs and tag lists; no blob is read, nothing is written): what is
-    /// missing, with the nearest tags, a likely name or the platforms there are. Exit 1 when
-    /// any source is not fine
+    /// missing, with the nearest tags, a likely name or the platforms there are; with a target
+    /// registry, the bytes a found one would move (manifests read off Docker Hub, a HEAD a blob
+    /// on the target). Exit 1 when any source is not fine
     #[arg(long)]
     pub online: bool,
     /// With --online: reach this registry over plain HTTP, or HTTPS without certificate checks
