@@ -212,3 +212,39 @@ async fn tree(
         config: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Delta;
+
+    #[test]
+    fn a_found_line_says_what_it_would_move() {
+        let moves = |bytes, blobs_missing, blobs_total| Delta::Moves {
+            bytes,
+            blobs_missing,
+            blobs_total,
+        };
+        assert_eq!(
+            moves(12_897_485, 4, 7).describe(),
+            "would move 12.3 MiB in 4 of 7 blobs"
+        );
+        assert_eq!(moves(0, 0, 1).describe(), "would move 0 B in 0 of 1 blob");
+        assert_eq!(
+            serde_json::Value::Object(moves(10, 1, 2).json()),
+            serde_json::json!({"up_to_date": false, "bytes": 10, "blobs_missing": 1, "blobs_total": 2})
+        );
+        assert_eq!(
+            serde_json::Value::Object(Delta::UpToDate.json()),
+            serde_json::json!({"up_to_date": true, "bytes": 0, "blobs_missing": 0})
+        );
+        let not = Delta::NotCounted("no target registry given".into());
+        assert_eq!(
+            not.describe(),
+            "bytes not counted: no target registry given"
+        );
+        assert_eq!(
+            serde_json::Value::Object(not.json()),
+            serde_json::json!({"bytes_not_counted": "no target registry given"})
+        );
+    }
+}

@@ -167,3 +167,39 @@ pub async fn apply(
     }
     (kept, held)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Budget;
+    use crate::registry::transport::RateLimit;
+
+    fn budget(remaining: u64, window_secs: Option<u64>) -> Budget {
+        Budget {
+            limit: RateLimit {
+                limit: 100,
+                remaining,
+                window_secs,
+            },
+            needed: 3,
+        }
+    }
+
+    #[test]
+    fn the_summary_says_what_is_left_and_what_a_run_would_do() {
+        assert_eq!(
+            budget(76, Some(21_600)).summary(),
+            "Docker Hub: 76 of 100 pulls left in 6 h; this run needs at least 3"
+        );
+        assert_eq!(
+            budget(2, Some(21_600)).summary(),
+            "Docker Hub: 2 of 100 pulls left in 6 h; this run needs at least 3; fewer than \
+             needed: some Docker Hub images may fail with 429"
+        );
+        assert_eq!(
+            budget(0, None).summary(),
+            "Docker Hub: 0 of 100 pulls left in its window; this run needs at least 3; none \
+             left: its images would not be started (pulls come back within its window)"
+        );
+        assert_eq!(budget(0, Some(90)).window(), "90 s");
+    }
+}
