@@ -361,9 +361,17 @@ fn a_missing_tag_is_named_with_the_nearest_and_the_rest_is_copied() {
         "a dry run writes nothing"
     );
 
+    let before = src.log().lines().count();
     let (code, stdout, stderr, report) = mirror(&dst, &list, &[]);
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert_eq!(error_of(&report).0, "failed");
+    // The copy starts from the look-up's answer: one HEAD of the fine source, not two.
+    let heads = src
+        .requests_after(before)
+        .iter()
+        .filter(|r| r.starts_with("HEAD /v2/team/web/manifests/1.27.1"))
+        .count();
+    assert_eq!(heads, 1, "{:#?}", src.requests_after(before));
     assert_eq!(report["summary"]["copied"], 1);
     assert_eq!(report["summary"]["failed"], 1);
     let c = dst.client();
