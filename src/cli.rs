@@ -307,6 +307,10 @@ pub struct ValidateCmd {
         value_delimiter = ','
     )]
     pub insecure_registry: Vec<String>,
+    /// With --online and a target registry: what the target accepts, as for a copy (the bytes
+    /// are counted for what would be written there) [env: TARGET_PROFILE] [default: auto]
+    #[arg(long, value_name = "NAME|auto")]
+    pub target_profile: Option<String>,
 }
 
 const MIRROR_EXAMPLES: &str = "\

@@ -69,7 +69,7 @@ pub(crate) async fn validate(cmd: ValidateCmd) -> Result<u8, UsageError> {
             .ok_or("no target registry given (`--target-registry`)"),
     };
     let online = match cmd.online {
-        true => Some(online(&cmd.insecure_registry, &jobs, &chosen, counted_on).await?),
+        true => Some(online(&cmd, &jobs, &chosen, counted_on).await?),
         false => None,
     };
     let lookups = online.as_ref().map(|o| &o.lookups);
@@ -143,15 +143,18 @@ struct Online {
 /// insecure registries; the environment and docker config for the rest, the target's among
 /// them), then what each found one would move to `counted_on` (or why that is not counted).
 async fn online(
-    insecure: &[String],
+    cmd: &ValidateCmd,
     jobs: &[LinePair],
     platforms: &crate::copy::Platforms,
     counted_on: Result<String, &str>,
 ) -> Result<Online, UsageError> {
     use clap::{Args, FromArgMatches};
     let mut argv = vec!["validate".to_string()];
-    for h in insecure {
+    for h in &cmd.insecure_registry {
         argv.extend(["--insecure-registry".to_string(), h.clone()]);
+    }
+    if let Some(p) = &cmd.target_profile {
+        argv.extend(["--target-profile".to_string(), p.clone()]);
     }
     let matches = CopyArgs::augment_args(clap::Command::new("validate"))
         .try_get_matches_from(argv)
@@ -169,7 +172,11 @@ async fn online(
         .iter()
         .map(|j| (&j.pair.source, &j.pair.target))
         .collect();
-    let how = (platforms, settings.copy.format);
+    let how = (
+        platforms,
+        settings.copy.format,
+        settings.copy.target_profile,
+    );
     let deltas =
         crate::plan::delta::count_lines(&engine, &pairs, &looked, counted_on.err(), how).await;
     // From the look-ups' answers: no request of its own.

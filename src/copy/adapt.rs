@@ -14,7 +14,7 @@
 use super::push::{self, Fallback, PushPlan, PushPlanError, SourceTree};
 use super::state::State;
 use super::target::Target;
-use super::{CopyOptions, Engine, Format};
+use super::{CopyOptions, Engine, Format, Platforms};
 use crate::registry::manifest::Kind;
 use crate::registry::profile::{Capability, ProfileChoice};
 use crate::report::ImageReport;
@@ -123,13 +123,28 @@ impl Engine {
         format: Format,
         report: &mut ImageReport,
     ) -> Result<(PushPlan, Fallback), PushPlanError> {
-        let plain = push::build(tree, &opts.platforms, format, Fallback::default())?;
         let Target::Registry { client, .. } = target else {
+            let plain = push::build(tree, &opts.platforms, format, Fallback::default())?;
             return Ok((plain, Fallback::default()));
         };
-        let host = client.host();
+        let how = (&opts.platforms, format, opts.target_profile);
+        let (plan, fb, changes) = self.plan_for_host(client.host(), tree, how)?;
+        for (change, why) in changes {
+            report.adapt(change, why);
+        }
+        Ok((plan, fb))
+    }
+
+    /// [`Engine::adapted_plan`] for a registry `host`, the changes returned with their reasons.
+    pub(crate) fn plan_for_host(
+        &self,
+        host: &str,
+        tree: &SourceTree,
+        (platforms, format, choice): (&Platforms, Format, ProfileChoice),
+    ) -> Result<(PushPlan, Fallback, Vec<(&'static str, String)>), PushPlanError> {
+        let plain = push::build(tree, platforms, format, Fallback::default())?;
         let state = self.state.as_ref();
-        let refuses = |what| self.targets.refuses(host, what, opts.target_profile, state);
+        let refuses = |what| self.targets.refuses(host, what, choice, state);
         let mut fb = Fallback::default();
         let mut changes = Vec::new();
         let source_oci = tree.top.kind().is_some_and(Kind::is_oci);
@@ -152,13 +167,10 @@ impl Engine {
             }
         }
         if fb == Fallback::default() {
-            return Ok((plain, fb));
+            return Ok((plain, fb, changes));
         }
-        let plan = push::build(tree, &opts.platforms, format, fb)?;
-        for (change, why) in changes {
-            report.adapt(change, why);
-        }
-        Ok((plan, fb))
+        let plan = push::build(tree, platforms, format, fb)?;
+        Ok((plan, fb, changes))
     }
 
     /// The chunk size uploads to `target` use: `--chunk-size` where the target takes chunked

@@ -6,13 +6,14 @@
 //! Hub a manifest `GET` counts as a pull, so nothing is counted there.
 
 use crate::copy::image::manifest_ref;
-use crate::copy::push::{self, Fallback, PushPlanError, SourceTree};
+use crate::copy::push::{self, PushPlanError, SourceTree};
 use crate::copy::{Engine, Format, Platforms};
 use crate::digest::Digest;
 use crate::plan::online::{LookedUp, Lookup};
 use crate::reference::Reference;
 use crate::registry::error::RegistryError;
 use crate::registry::manifest::{Parsed, RawManifest};
+use crate::registry::profile::ProfileChoice;
 use crate::registry::Role;
 use crate::report::human_bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -33,6 +34,8 @@ pub enum Delta {
         bytes: u64,
         blobs_missing: usize,
         blobs_total: usize,
+        /// What the copy would write otherwise than asked, for the target: (change, why).
+        adapted: Vec<(String, String)>,
     },
     /// Not counted, and why.
     NotCounted(String),
@@ -56,11 +59,18 @@ impl Delta {
                 bytes,
                 blobs_missing,
                 blobs_total,
-            } => format!(
-                "would move {} in {blobs_missing} of {blobs_total} blob{}",
-                human_bytes(*bytes),
-                if *blobs_total == 1 { "" } else { "s" }
-            ),
+                adapted,
+            } => {
+                let mut line = format!(
+                    "would move {} in {blobs_missing} of {blobs_total} blob{}",
+                    human_bytes(*bytes),
+                    if *blobs_total == 1 { "" } else { "s" }
+                );
+                for (change, why) in adapted {
+                    line.push_str(&format!("; {change}: {why}"));
+                }
+                line
+            }
             Delta::NotCounted(why) => format!("bytes not counted: {why}"),
         }
     }
@@ -75,12 +85,22 @@ impl Delta {
                 bytes,
                 blobs_missing,
                 blobs_total,
-            } => serde_json::json!({
-                "up_to_date": false,
-                "bytes": bytes,
-                "blobs_missing": blobs_missing,
-                "blobs_total": blobs_total,
-            }),
+                adapted,
+            } => {
+                let mut v = serde_json::json!({
+                    "up_to_date": false,
+                    "bytes": bytes,
+                    "blobs_missing": blobs_missing,
+                    "blobs_total": blobs_total,
+                });
+                if !adapted.is_empty() {
+                    v["adapted"] = adapted
+                        .iter()
+                        .map(|(change, reason)| serde_json::json!({"change": change, "reason": reason}))
+                        .collect();
+                }
+                v
+            }
             Delta::NotCounted(why) => serde_json::json!({"bytes_not_counted": why}),
         };
         match value {
@@ -97,7 +117,7 @@ pub async fn count_lines(
     lines: &[(&Reference, &Reference)],
     looked: &[LookedUp],
     not_counted: Option<&str>,
-    how: (&Platforms, Format),
+    how: (&Platforms, Format, ProfileChoice),
 ) -> Vec<Option<Delta>> {
     if not_counted.is_none() {
         let targets = lines.iter().map(|(_, t)| (*t, Role::Target));
@@ -129,8 +149,9 @@ async fn count(
     target: &Reference,
     digest: &Digest,
     index: Option<&RawManifest>,
-    (platforms, format): (&Platforms, Format),
+    how: (&Platforms, Format, ProfileChoice),
 ) -> Delta {
+    let platforms = how.0;
     if source.registry() == crate::plan::pull_budget::DOCKER_HUB {
         return Delta::NotCounted("reading Docker Hub's manifests would count as pulls".into());
     }
@@ -145,7 +166,12 @@ async fn count(
             return Ok(Delta::UpToDate);
         }
         let tree = tree(engine, source, digest, index, platforms).await?;
-        let plan = push::build(&tree, platforms, format, Fallback::default())?;
+        // As the copy would write it for this target (its profile, what it refused before).
+        let (plan, _, adapted) = engine.plan_for_host(to.host(), &tree, how)?;
+        let adapted = adapted
+            .into_iter()
+            .map(|(change, why)| (change.to_string(), why))
+            .collect();
         if existing.is_some_and(|e| e.digest == plan.top.digest) {
             return Ok(Delta::UpToDate);
         }
@@ -165,6 +191,7 @@ async fn count(
             bytes: missing.iter().sum(),
             blobs_missing: missing.len(),
             blobs_total: plan.blobs.len(),
+            adapted,
         })
     };
     counted
@@ -223,6 +250,7 @@ mod tests {
             bytes,
             blobs_missing,
             blobs_total,
+            adapted: Vec::new(),
         };
         assert_eq!(
             moves(12_897_485, 4, 7).describe(),
@@ -236,6 +264,21 @@ mod tests {
         assert_eq!(
             serde_json::Value::Object(Delta::UpToDate.json()),
             serde_json::json!({"up_to_date": true, "bytes": 0, "blobs_missing": 0})
+        );
+        let mut swr = moves(10, 1, 2);
+        if let Delta::Moves { adapted, .. } = &mut swr {
+            adapted.push((
+                "written as Docker v2s2".into(),
+                "Huawei SWR refuses OCI indexes".into(),
+            ));
+        }
+        assert_eq!(
+            swr.describe(),
+            "would move 10 B in 1 of 2 blobs; written as Docker v2s2: Huawei SWR refuses OCI indexes"
+        );
+        assert_eq!(
+            swr.json()["adapted"],
+            serde_json::json!([{"change": "written as Docker v2s2", "reason": "Huawei SWR refuses OCI indexes"}])
         );
         let not = Delta::NotCounted("no target registry given".into());
         assert_eq!(

@@ -413,3 +413,28 @@ fn online_counts_the_bytes_a_copy_would_move() {
         "{stdout}"
     );
 }
+
+#[test]
+fn online_counts_what_would_be_written_for_the_targets_profile() {
+    use crate::support::{image, index, push_index, AttestationStyle, Format, Registry};
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    let amd = image(Format::Oci, "linux", "amd64", None, &[5_000], 91);
+    let arm = image(Format::Oci, "linux", "arm64", None, &[6_000], 92);
+    let idx = index(Format::Oci, vec![amd, arm], AttestationStyle::None);
+    push_index(&src.client(), "team/oci", "v1", &idx);
+    let list = format!("{}\n", src.reference("team/oci", "v1"));
+    let mut cli = bin();
+    cli.args(["validate", "--online", "-f", "-", "--all-platforms"])
+        .args(["--target-registry", &dst.host(), "--target-namespace", "m"])
+        .args(["--target-profile", "swr"])
+        .env("FORMAT", "oci")
+        .write_stdin(list);
+    let out = cli.output().expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("in 4 of 4 blobs; written as Docker v2s2: Huawei SWR refuses OCI indexes"),
+        "{stdout}"
+    );
+}
