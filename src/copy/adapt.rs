@@ -106,6 +106,9 @@ impl Targets {
     }
 }
 
+/// What a plan changed for the target: (change, why).
+pub(crate) type Changes = Vec<(&'static str, String)>;
+
 /// The change made when the target refuses OCI.
 pub(crate) const AS_V2S2: &str = "written as Docker v2s2";
 /// The change made when the target refuses attestation manifests.
@@ -141,7 +144,7 @@ impl Engine {
         host: &str,
         tree: &SourceTree,
         (platforms, format, choice): (&Platforms, Format, ProfileChoice),
-    ) -> Result<(PushPlan, Fallback, Vec<(&'static str, String)>), PushPlanError> {
+    ) -> Result<(PushPlan, Fallback, Changes), PushPlanError> {
         let plain = push::build(tree, platforms, format, Fallback::default())?;
         let state = self.state.as_ref();
         let refuses = |what| self.targets.refuses(host, what, choice, state);
