@@ -253,7 +253,8 @@ impl Engine {
         }
 
         // 3. Fetch the source manifests and plan; the name may already point at the result.
-        let tree = fetch_tree(src, &head.digest, opts).await?;
+        let seen = self.seen_manifest(src, &head.digest);
+        let tree = fetch_tree(src, &head.digest, seen, opts).await?;
         let (plan, fallback) = self.adapted_plan(target, &tree, opts, format, report)?;
         if already_written(target, existing, &plan).await? {
             self.remember(target, &head.digest, opts, &plan.top.digest);
@@ -579,14 +580,18 @@ async fn already_written(
     Ok(checks.iter().all(|(_, present)| *present))
 }
 
-/// GET the top manifest by digest (verified) and, for an index, the children the options
+/// GET the top manifest by digest (verified; `seen`: read already, by the look-up) and, for an index, the children the options
 /// select; for a single image, its config's platform.
 async fn fetch_tree(
     src: &Source,
     digest: &Digest,
+    seen: Option<RawManifest>,
     opts: &CopyOptions,
 ) -> Result<SourceTree, CopyError> {
-    let top = src.manifest_get(digest).await?;
+    let top = match seen {
+        Some(top) => top,
+        None => src.manifest_get(digest).await?,
+    };
     let mut tree = SourceTree {
         top,
         children: HashMap::new(),

@@ -125,6 +125,8 @@ pub struct Engine {
     /// Source `HEAD`s answered before the copy (the pre-flight lookup): `host/repo:reference`
     /// -> the answer, taken by the copy instead of asking again.
     seen_heads: std::sync::Mutex<HashMap<String, crate::registry::ManifestHead>>,
+    /// Source manifests read before the copy (the look-up's indexes), by `host/repo@digest`.
+    seen_manifests: std::sync::Mutex<HashMap<String, crate::registry::manifest::RawManifest>>,
     /// What targets refused in this run (with the profiles and `--state`: `adapt`).
     targets: adapt::Targets,
     /// Harbor projects this run created, per host (`--create-namespace`); held while one is
@@ -148,6 +150,7 @@ impl Engine {
             created_namespaces: Default::default(),
             targets: Default::default(),
             seen_heads: Default::default(),
+            seen_manifests: Default::default(),
             state: None,
         }
     }

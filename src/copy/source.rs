@@ -116,6 +116,20 @@ impl Engine {
     fn seen_head(&self, host: &str, repo: &str, reference: &str) -> Option<ManifestHead> {
         lock(&self.seen_heads).remove(&format!("{host}/{repo}:{reference}"))
     }
+
+    /// A source manifest read (and verified) before the copy: the look-up's index.
+    pub(crate) fn saw_manifest(&self, host: &str, repo: &str, manifest: RawManifest) {
+        let key = format!("{host}/{repo}@{}", manifest.digest);
+        lock(&self.seen_manifests).insert(key, manifest);
+    }
+
+    /// The manifest `digest` of `src`, when the look-up read it (once).
+    pub(crate) fn seen_manifest(&self, src: &Source, digest: &Digest) -> Option<RawManifest> {
+        let Source::Registry { client, repo } = src else {
+            return None;
+        };
+        lock(&self.seen_manifests).remove(&format!("{}/{repo}@{digest}", client.host()))
+    }
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -17,7 +17,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 /// Sources looked up at once.
-const AT_ONCE: usize = 8;
+const AT_ONCE: usize = 32;
 
 /// What one source line came to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -266,6 +266,8 @@ async fn look(
     let index = client
         .manifest_get(repo, head.digest.as_str(), Some(&head.digest))
         .await?;
+    // The copy that follows reads its index from here too.
+    engine.saw_manifest(client.host(), repo, index.clone());
     let has: Vec<Platform> = match index.parse().map_err(RegistryError::Manifest)? {
         Parsed::Index(i) => i
             .manifests

@@ -381,3 +381,32 @@ fn a_missing_tag_is_named_with_the_nearest_and_the_rest_is_copied() {
     );
     assert!(!c.manifest_exists("mirrors/web", "1.27.9"));
 }
+
+/// The look-up before the copy costs no request the copy would not send: its `HEAD` and its
+/// read of a multi-platform index are the copy's own.
+#[test]
+fn the_look_up_first_sends_no_request_twice() {
+    let src = Registry::anonymous();
+    let dst = Registry::anonymous();
+    let amd = crate::support::image(Format::Oci, "linux", "amd64", None, &[3_000], 95);
+    let arm = crate::support::image(Format::Oci, "linux", "arm64", None, &[4_000], 96);
+    let idx = index(Format::Oci, vec![amd, arm], AttestationStyle::None);
+    push_index(&src.client(), "team/multi", "v1", &idx);
+    let list = format!("{}\n", src.reference("team/multi", "v1"));
+    let (code, stdout, stderr, _) =
+        mirror(&dst, &list, &["--all-platforms", "--format", "preserve"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let requests = src.requests_after(0);
+    let count = |prefix: &str| requests.iter().filter(|r| r.starts_with(prefix)).count();
+    assert_eq!(
+        count("HEAD /v2/team/multi/manifests/v1"),
+        1,
+        "{requests:#?}"
+    );
+    let index_get = format!("GET /v2/team/multi/manifests/{}", idx.digest);
+    assert_eq!(count(&index_get), 1, "{requests:#?}");
+    assert_eq!(
+        dst.client().head_manifest("mirrors/multi", "v1").as_deref(),
+        Some(idx.digest.as_str())
+    );
+}
