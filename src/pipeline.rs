@@ -18,6 +18,7 @@ use crate::registry::Session;
 use crate::report::{human_bytes, markdown, ImageReport, RepoSelection, RunReport, Status};
 use crate::settings::{Outputs, Settings};
 use crate::usage::UsageError;
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
@@ -54,6 +55,10 @@ pub(crate) enum Work {
     /// Pairs, and the images a look-up before the run found cannot be copied (their reports).
     /// The command looked up its own shard's images only, so these are not sharded again.
     Checked(Vec<(Origin, Destination)>, Vec<ImageReport>),
+    /// Pairs with their lines in the list, each source looked up while the batch copies
+    /// (`plan::gate`): one found missing is reported with what exists and not copied. The
+    /// command took its own shard's images already.
+    LookFirst(Vec<(Origin, Destination)>, Vec<usize>),
     Sync(SyncSpec),
 }
 
@@ -137,11 +142,18 @@ pub(crate) async fn execute_with(engine: &Engine, plan: RunPlan, settings: &Sett
         let first = images.len();
         // Reported after the batch's copies.
         let mut refused = Vec::new();
-        let checked = matches!(batch.work, Work::Checked(..));
+        let checked = matches!(batch.work, Work::Checked(..) | Work::LookFirst(..));
+        // (source, target) -> line, for the pairs looked up as they are copied.
+        let mut lines: Option<HashMap<(String, String), usize>> = None;
         let pairs = match batch.work {
             Work::Pairs(p) => p,
             Work::Checked(p, r) => {
                 refused = r;
+                p
+            }
+            Work::LookFirst(p, l) => {
+                let key = |(o, d): &(Origin, Destination)| (o.to_string(), d.to_string());
+                lines = Some(p.iter().map(key).zip(l).collect());
                 p
             }
             Work::Sync(spec) => match crate::plan::sync::plan(engine, &spec).await {
@@ -187,11 +199,25 @@ pub(crate) async fn execute_with(engine: &Engine, plan: RunPlan, settings: &Sett
             engine.bytes_moved.clone(),
             visible,
         );
-        let reports = engine
-            .copy_pairs(&pairs, &batch.options, batch.parallel, |_| {
-                progress.image_done()
-            })
-            .await;
+        let look_ahead = lines.map(|lines| {
+            let of = |(o, d): &(Origin, Destination)| {
+                lines.get(&(o.to_string(), d.to_string())).copied()
+            };
+            let lines = pairs.iter().map(|p| of(p).unwrap_or(0)).collect();
+            crate::plan::gate::LookAhead::new(&pairs, lines)
+        });
+        let looking = async {
+            if let Some(l) = &look_ahead {
+                l.run(engine, &batch.options.platforms).await;
+            }
+        };
+        let gate = look_ahead
+            .as_ref()
+            .map(|l| l as &dyn crate::copy::batch::Gate);
+        let copying = engine.copy_pairs(&pairs, &batch.options, batch.parallel, gate, |_| {
+            progress.image_done()
+        });
+        let ((), reports) = tokio::join!(looking, copying);
         progress.finish();
         save_state(engine);
         images.extend(reports);

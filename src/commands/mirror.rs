@@ -7,8 +7,6 @@ use crate::copy::image::{Destination, Origin};
 use crate::layout::LayoutRef;
 use crate::pipeline::{execute_with, run_link, Batch, RunPlan, Work};
 use crate::plan::list::LinePair;
-use crate::reference::Reference;
-use crate::report::ImageReport;
 use crate::settings::hosts::Registries;
 use crate::settings::{ProcessEnv, Settings};
 use crate::usage::UsageError;
@@ -55,9 +53,6 @@ pub(crate) async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {
     };
     let count = jobs.len();
     let engine = crate::pipeline::engine(&settings)?;
-    let sources: Vec<Reference> = jobs.iter().map(|j| j.pair.source.clone()).collect();
-    let lookups = crate::plan::online::look_up(&engine, &sources, &settings.copy.platforms).await;
-    let (jobs, refused) = crate::plan::online::split(jobs, lookups);
     let to = |j: &LinePair| match &layout {
         Some(path) => Destination::Layout(LayoutRef {
             path: path.clone(),
@@ -69,13 +64,7 @@ pub(crate) async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {
         }),
         None => Destination::Registry(j.pair.target.clone()),
     };
-    let refused: Vec<ImageReport> = refused
-        .iter()
-        .map(|(j, l)| {
-            let (source, target) = (j.pair.source.to_string(), to(j).to_string());
-            crate::plan::online::not_copied(j.line, &source, &target, l)
-        })
-        .collect();
+    let lines = jobs.iter().map(|j| j.line).collect();
     let pairs: Vec<(Origin, Destination)> = jobs
         .iter()
         .map(|j| (Origin::Registry(j.pair.source.clone()), to(j)))
@@ -86,7 +75,7 @@ pub(crate) async fn mirror(cmd: MirrorCmd) -> Result<u8, UsageError> {
         link: run_link(),
         batches: vec![Batch {
             header: None,
-            work: Work::Checked(pairs, refused),
+            work: Work::LookFirst(pairs, lines),
             options: settings.copy.clone(),
             parallel: settings.parallel,
             notify_on: None,

@@ -222,7 +222,7 @@ fn registries_of(planned: &[Planned<'_>]) -> Registries {
     let mut r = Registries::default();
     for p in planned {
         match &p.work {
-            Work::Pairs(pairs) | Work::Checked(pairs, _) => {
+            Work::Pairs(pairs) | Work::Checked(pairs, _) | Work::LookFirst(pairs, _) => {
                 r.sources.extend(pairs.iter().filter_map(|(o, _)| match o {
                     Origin::Registry(s) => Some(s.registry().to_string()),
                     Origin::Layout(_) => None,
@@ -247,7 +247,7 @@ fn job_header(p: &Planned<'_>, options: &crate::copy::CopyOptions, parallel: usi
         other => other.describe().join(","),
     };
     let what = match &p.work {
-        Work::Pairs(j) | Work::Checked(j, _) => {
+        Work::Pairs(j) | Work::Checked(j, _) | Work::LookFirst(j, _) => {
             format!("{} image{}", j.len(), if j.len() == 1 { "" } else { "s" })
         }
         Work::Sync(s) => format!("sync {} -> {}", s.source, s.target),

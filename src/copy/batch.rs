@@ -8,15 +8,24 @@ use crate::copy::image::{Destination, Origin, Resolved};
 use crate::copy::{CopyOptions, Engine};
 use crate::registry::Role;
 use crate::report::ImageReport;
+use futures::future::BoxFuture;
 use futures::{SinkExt, StreamExt};
 
+/// Asked before each image of a batch is looked at: `Some` is its report, and it is not copied
+/// (a source the look-up streamed ahead found missing).
+pub(crate) trait Gate: Sync {
+    fn check(&self, index: usize) -> BoxFuture<'_, Option<ImageReport>>;
+}
+
 impl Engine {
-    /// Copy every (source, target) pair, `parallel` at a time; reports in the order of `pairs`.
-    pub async fn copy_pairs(
+    /// Copy every (source, target) pair, `parallel` at a time, each passing `gate` first;
+    /// reports in the order of `pairs`.
+    pub(crate) async fn copy_pairs(
         &self,
         pairs: &[(Origin, Destination)],
         opts: &CopyOptions,
         parallel: usize,
+        gate: Option<&dyn Gate>,
         mut on_done: impl FnMut(&ImageReport),
     ) -> Vec<ImageReport> {
         self.expect(pairs).await;
@@ -27,7 +36,14 @@ impl Engine {
         let ahead = async move {
             let mut tx = tx;
             let mut resolved = futures::stream::iter(pairs.iter().enumerate())
-                .map(|(i, (from, to))| async move { (i, self.resolve(from, to, opts).await) })
+                .map(|(i, (from, to))| async move {
+                    if let Some(gate) = gate {
+                        if let Some(report) = gate.check(i).await {
+                            return (i, Resolved::Done(Box::new(report)));
+                        }
+                    }
+                    (i, self.resolve(from, to, opts).await)
+                })
                 .buffer_unordered(parallel);
             while let Some(item) = resolved.next().await {
                 if tx.send(item).await.is_err() {

@@ -184,7 +184,11 @@ pub(crate) async fn expect<'a>(engine: &Engine, refs: impl Iterator<Item = (&'a 
     }
 }
 
-async fn look_up_one(engine: &Engine, source: &Reference, platforms: &Platforms) -> LookedUp {
+pub(crate) async fn look_up_one(
+    engine: &Engine,
+    source: &Reference,
+    platforms: &Platforms,
+) -> LookedUp {
     match look(engine, source, platforms).await {
         Ok((lookup, index)) => LookedUp { lookup, index },
         Err(e) => LookedUp {

@@ -196,12 +196,14 @@ fn one_missing_tag_fails_alone() {
     );
     assert_eq!(report["summary"]["copied"], 2);
     assert_eq!(report["summary"]["failed"], 1);
-    // Looked up first, the line that cannot be copied is reported after those copied.
-    assert_eq!(report["images"][2]["status"], "failed");
+    // Reports in list order: the line that cannot be copied where it stands.
+    assert_eq!(report["images"][1]["status"], "failed");
     assert_eq!(
-        report["images"][2]["source"],
+        report["images"][1]["source"],
         src.reference("lib/missing", "1")
     );
+    let error = report["images"][1]["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("line 2: not copied: "), "{error}");
     assert_eq!(dst.client().head_manifest("mirrors/a", "1"), Some(a.digest));
     assert_eq!(dst.client().head_manifest("mirrors/b", "1"), Some(b.digest));
 }
@@ -314,7 +316,7 @@ fn dry_run_plans_copy_up_to_date_and_overwrite_with_bytes_and_writes_nothing() {
     assert!(writes.is_empty(), "{writes:#?}");
 }
 
-/// Each source is looked up before anything is copied: a line with a missing tag is reported
+/// Each source is looked up before it is copied: a line with a missing tag is reported
 /// failed with the nearest tags and never reaches the target; the fine one is copied; exit 1.
 /// `--dry-run` says the same and writes nothing.
 #[test]

@@ -1,0 +1,101 @@
+//! Sources looked up ahead of their copies, without holding the copies back: the look-ups run
+//! [`AT_ONCE`] at a time in list order while the batch copies, and each image waits only for
+//! its own look-up's answer. A source found missing (tag, repository, platform) is reported
+//! with what exists instead and not copied; a found one is copied from the look-up's `HEAD`
+//! (and index), so a fine line costs no request more than its copy.
+
+use crate::copy::batch::Gate;
+use crate::copy::image::{Destination, Origin};
+use crate::copy::{Engine, Platforms};
+use crate::plan::online::{look_up_one, not_copied, Lookup};
+use crate::report::ImageReport;
+use futures::future::BoxFuture;
+use futures::StreamExt;
+use std::sync::Mutex;
+use tokio::sync::oneshot;
+
+/// Look-ups in flight at once (the per-registry request budget still bounds them).
+const AT_ONCE: usize = 32;
+
+/// The look-ups of one batch: each pair's answer, as it comes.
+pub(crate) struct LookAhead<'a> {
+    pairs: &'a [(Origin, Destination)],
+    /// Each pair's line in the list, for the report of one not copied.
+    lines: Vec<usize>,
+    senders: Mutex<Vec<Option<oneshot::Sender<Lookup>>>>,
+    answers: Vec<Mutex<Option<oneshot::Receiver<Lookup>>>>,
+}
+
+impl<'a> LookAhead<'a> {
+    pub(crate) fn new(pairs: &'a [(Origin, Destination)], lines: Vec<usize>) -> LookAhead<'a> {
+        let (senders, answers) = pairs
+            .iter()
+            .map(|_| {
+                let (tx, rx) = oneshot::channel();
+                (Some(tx), Mutex::new(Some(rx)))
+            })
+            .unzip();
+        LookAhead {
+            pairs,
+            lines,
+            senders: Mutex::new(senders),
+            answers,
+        }
+    }
+
+    /// Look every source up, in order, [`AT_ONCE`] at a time; run it beside the copies.
+    pub(crate) async fn run(&self, engine: &Engine, platforms: &Platforms) {
+        // Pairs without a look-up (layouts) pass at once.
+        for (i, (o, _)) in self.pairs.iter().enumerate() {
+            if matches!(o, Origin::Layout(_)) {
+                lock(&self.senders)[i] = None;
+            }
+        }
+        let sources = self
+            .pairs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (o, _))| match o {
+                Origin::Registry(r) => Some((i, r)),
+                Origin::Layout(_) => None,
+            });
+        let refs = sources
+            .clone()
+            .map(|(_, r)| (r, crate::registry::Role::Source));
+        crate::plan::online::expect(engine, refs).await;
+        let mut looked = futures::stream::iter(sources)
+            .map(|(i, r)| async move { (i, look_up_one(engine, r, platforms).await.lookup) })
+            .buffered(AT_ONCE);
+        while let Some((i, lookup)) = looked.next().await {
+            let sender = lock(&self.senders).get_mut(i).and_then(Option::take);
+            if let Some(tx) = sender {
+                let _ = tx.send(lookup);
+            }
+        }
+    }
+}
+
+impl Gate for LookAhead<'_> {
+    fn check(&self, index: usize) -> BoxFuture<'_, Option<ImageReport>> {
+        Box::pin(async move {
+            let rx = self.answers.get(index).and_then(|m| lock(m).take())?;
+            let lookup = rx.await.ok()?;
+            // Found, or not reachable (the copy then says why): copied.
+            if lookup.is_fine() || matches!(lookup, Lookup::Unreachable { .. }) {
+                return None;
+            }
+            let (from, to) = self.pairs.get(index)?;
+            let line = self.lines.get(index).copied().unwrap_or(0);
+            Some(not_copied(
+                line,
+                &from.to_string(),
+                &to.to_string(),
+                &lookup,
+            ))
+        })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
