@@ -208,7 +208,7 @@ pub(crate) async fn execute_with(engine: &Engine, plan: RunPlan, settings: &Sett
         });
         let looking = async {
             if let Some(l) = &look_ahead {
-                l.run(engine, &batch.options.platforms).await;
+                l.run(engine).await;
             }
         };
         let gate = look_ahead

@@ -14,7 +14,7 @@ use futures::{SinkExt, StreamExt};
 /// Asked before each image of a batch is looked at: `Some` is its report, and it is not copied
 /// (a source the look-up streamed ahead found missing).
 pub(crate) trait Gate: Sync {
-    fn check(&self, index: usize) -> BoxFuture<'_, Option<ImageReport>>;
+    fn check(&self, index: usize) -> BoxFuture<'_, Option<Box<ImageReport>>>;
 }
 
 impl Engine {
@@ -37,12 +37,8 @@ impl Engine {
             let mut tx = tx;
             let mut resolved = futures::stream::iter(pairs.iter().enumerate())
                 .map(|(i, (from, to))| async move {
-                    if let Some(gate) = gate {
-                        if let Some(report) = gate.check(i).await {
-                            return (i, Resolved::Done(Box::new(report)));
-                        }
-                    }
-                    (i, self.resolve(from, to, opts).await)
+                    let check = gate.map(|g| g.check(i));
+                    (i, self.resolve(from, to, opts, check).await)
                 })
                 .buffer_unordered(parallel);
             while let Some(item) = resolved.next().await {

@@ -165,11 +165,15 @@ impl Engine {
     /// Steps 1 to 3, no write: the two HEADs, then (unless the target holds the source) the
     /// source manifests and the plan, and in a dry run the accounting. Reads only, so a batch
     /// runs these ahead of the writes.
+    /// `check`: the image's look-up (a batch's [`crate::copy::batch::Gate`]), awaited in
+    /// place of the source's `HEAD` while the target's goes; `Some` is the image's report, and
+    /// it is not copied.
     pub(crate) async fn resolve<'a>(
         &self,
         source: &Origin,
         target: &'a Destination,
         opts: &CopyOptions,
+        check: Option<futures::future::BoxFuture<'_, Option<Box<ImageReport>>>>,
     ) -> Resolved<'a> {
         let start = Instant::now();
         let mut report = ImageReport::new(source.to_string(), target.to_string());
@@ -178,11 +182,27 @@ impl Engine {
             //    one HEAD a side, both in flight together.
             let name = target.name();
             let with_tags = opts.referrers != crate::copy::ReferrerMode::None;
-            let (opened, looked) = tokio::join!(self.open_source(source, with_tags), async {
+            let opening = async {
+                if let Some(check) = check {
+                    // The tag listing referrers need goes beside the look-up, as it goes
+                    // beside the source's HEAD without one.
+                    let (refused, ()) =
+                        tokio::join!(check, self.list_tags_ahead(source, with_tags));
+                    if let Some(refused) = refused {
+                        return Err(refused);
+                    }
+                }
+                Ok(self.open_source(source, with_tags).await)
+            };
+            let (opened, looked) = tokio::join!(opening, async {
                 let to = self.open_target(target, opts.dry_run).await?;
                 let existing = to.manifest_head(&name).await?;
                 Ok::<_, RegistryError>((to, existing))
             });
+            let opened = match opened {
+                Ok(opened) => opened,
+                Err(refused) => return Ok(Err(refused)),
+            };
             let (src, head) = opened?;
             report.source_digest = Some(head.digest.to_string());
             let (to, existing) = looked?;
@@ -195,9 +215,15 @@ impl Engine {
                 existing: existing.as_ref(),
             };
             let planned = self.plan_copy(&src, found, opts, &mut report).await?;
-            Ok::<_, CopyError>(planned.map(|(tree, plan, fb)| (src, to, head, tree, plan, fb)))
+            let ready = planned.map(|(tree, plan, fb)| (src, to, head, tree, plan, fb));
+            Ok::<_, CopyError>(Ok(ready))
         }
         .await;
+        let result = match result {
+            Ok(Err(refused)) => return Resolved::Done(Box::new(*refused)),
+            Ok(Ok(ready)) => Ok(ready),
+            Err(e) => Err(e),
+        };
         match result {
             Ok(Some((src, to, head, tree, plan, fallback))) => Resolved::Write(Box::new(Ready {
                 to: target,

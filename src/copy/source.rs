@@ -117,6 +117,23 @@ impl Engine {
         lock(&self.seen_heads).remove(&format!("{host}/{repo}:{reference}"))
     }
 
+    /// The source repository's tags, listed for the referrer lookups ahead of
+    /// [`Engine::open_source`] (which then finds them listed); failures are its to report.
+    pub(crate) async fn list_tags_ahead(&self, origin: &Origin, with_tags: bool) {
+        let Origin::Registry(r) = origin else {
+            return;
+        };
+        if !with_tags {
+            return;
+        }
+        let client = self
+            .session
+            .client(r.registry(), r.api_host(), Role::Source);
+        if let Ok(client) = client.await {
+            let _ = self.source_tags(&client, r.repository()).await;
+        }
+    }
+
     /// A source manifest read (and verified) before the copy: the look-up's index.
     pub(crate) fn saw_manifest(&self, host: &str, repo: &str, manifest: RawManifest) {
         let key = format!("{host}/{repo}@{}", manifest.digest);

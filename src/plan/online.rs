@@ -164,7 +164,7 @@ pub async fn look_up_keeping_index(
 ) -> Vec<LookedUp> {
     expect(engine, sources.iter().map(|s| (s, Role::Source))).await;
     futures::stream::iter(sources)
-        .map(|s| look_up_one(engine, s, platforms))
+        .map(|s| look_up_one(engine, s, Some(platforms)))
         .buffered(AT_ONCE)
         .collect()
         .await
@@ -184,10 +184,12 @@ pub(crate) async fn expect<'a>(engine: &Engine, refs: impl Iterator<Item = (&'a 
     }
 }
 
+/// One source looked up; `platforms`: those asked for, checked in a multi-platform index (read
+/// for it), or `None` to leave the index to the copy.
 pub(crate) async fn look_up_one(
     engine: &Engine,
     source: &Reference,
-    platforms: &Platforms,
+    platforms: Option<&Platforms>,
 ) -> LookedUp {
     match look(engine, source, platforms).await {
         Ok((lookup, index)) => LookedUp { lookup, index },
@@ -209,7 +211,7 @@ fn absent(e: &RegistryError) -> bool {
 async fn look(
     engine: &Engine,
     source: &Reference,
-    platforms: &Platforms,
+    platforms: Option<&Platforms>,
 ) -> Result<(Lookup, Option<RawManifest>), RegistryError> {
     let client = engine
         .session
@@ -259,6 +261,14 @@ async fn look(
         };
         return Ok((found, None));
     }
+    let Some(platforms) = platforms else {
+        let found = Lookup::Found {
+            digest,
+            platforms: Vec::new(),
+            unread: Some("left to the copy".into()),
+        };
+        return Ok((found, None));
+    };
     if source.registry() == crate::plan::pull_budget::DOCKER_HUB {
         let found = Lookup::Found {
             digest,
