@@ -337,30 +337,16 @@ impl Engine {
         let limit = write_deadline(bytes);
         let name = to.name();
         let again = opts.create_namespace.then(|| plan.clone());
-        let writing = write_image(
-            &target,
-            &name,
-            &tree,
-            &transfer,
-            opts,
-            (plan, fallback),
-            &mut report,
-        );
-        let mut result = tokio::time::timeout(limit, writing).await;
+        let write = async |planned, report: &mut ImageReport| {
+            let writing = write_image(&target, &name, &tree, &transfer, opts, planned, report);
+            tokio::time::timeout(limit, writing).await
+        };
+        let mut result = write((plan, fallback), &mut report).await;
         // Harbor refuses a push into a project that does not exist like one without rights:
         // with `--create-namespace`, its API tells, creates the project, and the write goes again.
         if let (Ok(Err(e)), Some(plan)) = (&result, again) {
             if e.is_refusal() && self.created_namespace(&target, opts, &mut report).await {
-                let writing = write_image(
-                    &target,
-                    &name,
-                    &tree,
-                    &transfer,
-                    opts,
-                    (plan, fallback),
-                    &mut report,
-                );
-                result = tokio::time::timeout(limit, writing).await;
+                result = write((plan, fallback), &mut report).await;
             }
         }
         self.learn_uploads(&target, &mut report);

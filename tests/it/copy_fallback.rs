@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::copy_anonymous::copy;
+use crate::support::vendors::{acr_like, manifest_puts, swr_like};
 use crate::support::{
     image, index, push_image, push_index, AttestationStyle, Format, Proxy, Refusal, Registry,
-    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST,
+    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST,
 };
 use axum::http::Method;
 use serde_json::{json, Value};
@@ -18,36 +19,13 @@ fn two_platforms(attestations: AttestationStyle, seed: u64) -> crate::support::I
     index(Format::Oci, vec![amd64, arm64], attestations)
 }
 
-fn manifest_puts(proxy: &Proxy) -> Vec<(String, u16)> {
-    proxy
-        .seen()
-        .into_iter()
-        .filter(|s| s.method == "PUT" && s.uri.contains("/manifests/"))
-        .map(|s| (s.content_type.unwrap_or_default(), s.status))
-        .collect()
-}
-
 #[test]
 fn swr_like_oci_index_refusal_falls_back_to_a_docker_list() {
     let src = Registry::anonymous();
     let dst = Registry::anonymous();
     let idx = two_platforms(AttestationStyle::Classic, 200);
     push_index(&src.client(), "app", "v1", &idx);
-    let swr = Proxy::start(
-        &dst.base_url(),
-        Box::new(|method, uri, headers, _| {
-            let oci_index = headers
-                .get("content-type")
-                .is_some_and(|v| v.as_bytes() == OCI_INDEX.as_bytes());
-            (method == Method::PUT && uri.contains("/manifests/") && oci_index).then(|| {
-                Refusal::error(
-                    400,
-                    "MANIFEST_INVALID",
-                    "manifest invalid: unsupported media type",
-                )
-            })
-        }),
-    );
+    let swr = swr_like(&dst);
 
     let (code, stdout, stderr, report) = copy(
         &src.reference("app", "v1"),
@@ -91,19 +69,7 @@ fn acr_like_attestation_refusal_drops_them_and_keeps_the_images() {
     let dst = Registry::anonymous();
     let idx = two_platforms(AttestationStyle::Artifact, 210);
     push_index(&src.client(), "app", "v1", &idx);
-    let acr = Proxy::start(
-        &dst.base_url(),
-        Box::new(|method, uri, _, body| {
-            let empty_config = String::from_utf8_lossy(body).contains(OCI_EMPTY);
-            (method == Method::PUT && uri.contains("/manifests/") && empty_config).then(|| {
-                Refusal::error(
-                    403,
-                    "DENIED",
-                    "unknown manifest class for application/vnd.oci.empty.v1+json",
-                )
-            })
-        }),
-    );
+    let acr = acr_like(&dst);
 
     let (code, stdout, stderr, report) = copy(
         &src.reference("app", "v1"),

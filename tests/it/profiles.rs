@@ -4,9 +4,10 @@
 //! do; the tests count the writes it refused.
 
 use crate::support::signing::{artifact, push_artifact, push_fallback_index, subject, SPDX};
+use crate::support::vendors::{acr_like, manifest_puts, swr_like};
 use crate::support::{
     bin, image, index, push_image, push_index, AttestationStyle, Format, Outcome, Proxy, Refusal,
-    Registry, DOCKER_MANIFEST_LIST, OCI_EMPTY, OCI_INDEX,
+    Registry, DOCKER_MANIFEST_LIST, OCI_INDEX,
 };
 use axum::http::Method;
 use serde_json::Value;
@@ -15,52 +16,6 @@ fn two_platforms(seed: u64, attestations: AttestationStyle) -> crate::support::I
     let amd64 = image(Format::Oci, "linux", "amd64", None, &[4000, 100], seed);
     let arm64 = image(Format::Oci, "linux", "arm64", None, &[3000, 100], seed + 1);
     index(Format::Oci, vec![amd64, arm64], attestations)
-}
-
-/// Huawei SWR's answer to an OCI index.
-fn swr(dst: &Registry) -> Proxy {
-    Proxy::start(
-        &dst.base_url(),
-        Box::new(|method, uri, headers, _| {
-            let oci_index = headers
-                .get("content-type")
-                .is_some_and(|v| v.as_bytes() == OCI_INDEX.as_bytes());
-            (method == Method::PUT && uri.contains("/manifests/") && oci_index).then(|| {
-                Refusal::error(
-                    400,
-                    "MANIFEST_INVALID",
-                    "manifest invalid: unsupported media type",
-                )
-            })
-        }),
-    )
-}
-
-/// Aliyun ACR's answer to a manifest with the empty config.
-fn acr(dst: &Registry) -> Proxy {
-    Proxy::start(
-        &dst.base_url(),
-        Box::new(|method, uri, _, body| {
-            let empty = String::from_utf8_lossy(body).contains(OCI_EMPTY);
-            (method == Method::PUT && uri.contains("/manifests/") && empty).then(|| {
-                Refusal::error(
-                    403,
-                    "DENIED",
-                    "unknown manifest class for application/vnd.oci.empty.v1+json",
-                )
-            })
-        }),
-    )
-}
-
-/// The manifest `PUT`s the proxy saw: (content type, status).
-fn manifest_puts(proxy: &Proxy) -> Vec<(String, u16)> {
-    proxy
-        .seen()
-        .into_iter()
-        .filter(|s| s.method == "PUT" && s.uri.contains("/manifests/"))
-        .map(|s| (s.content_type.unwrap_or_default(), s.status))
-        .collect()
 }
 
 fn refused(puts: &[(String, u16)]) -> usize {
@@ -98,7 +53,7 @@ fn a_named_swr_profile_writes_a_docker_list_without_a_refused_write() {
         "v1",
         &two_platforms(300, AttestationStyle::Classic),
     );
-    let proxy = swr(&dst);
+    let proxy = swr_like(&dst);
     let o = copy(
         &src.reference("app", "v1"),
         &proxy.reference("app", "v1"),
@@ -163,7 +118,7 @@ fn a_refusal_is_learned_for_the_rest_of_the_run_and_remembered_in_the_state() {
         let idx = two_platforms(310 + 10 * i as u64, AttestationStyle::Classic);
         push_index(&src.client(), repo, "v1", &idx);
     }
-    let proxy = swr(&dst);
+    let proxy = swr_like(&dst);
     let dir = tempfile::tempdir().expect("dir");
     let state = dir.path().join("state.json");
     let mut cli = bin();
@@ -258,7 +213,7 @@ fn the_acr_profile_leaves_attestations_and_artifacts_out_before_sending_them() {
     let on_index = artifact(SPDX, about, b"{\"spdxVersion\":\"SPDX-2.2\"}", SPDX);
     push_artifact(&c, "app", None, &on_index);
     push_fallback_index(&c, "app", &idx.digest, &[on_index.descriptor()]);
-    let proxy = acr(&dst);
+    let proxy = acr_like(&dst);
     let o = copy(
         &src.reference("app", "v1"),
         &proxy.reference("app", "v1"),
@@ -319,7 +274,7 @@ fn a_single_image_on_an_index_refused_target_is_not_adapted() {
     let dst = Registry::anonymous();
     let img = image(Format::Oci, "linux", "amd64", None, &[2000], 350);
     push_image(&src.client(), "app", Some("v1"), &img);
-    let proxy = swr(&dst);
+    let proxy = swr_like(&dst);
     let o = copy(
         &src.reference("app", "v1"),
         &proxy.reference("app", "v1"),

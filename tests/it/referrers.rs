@@ -433,20 +433,7 @@ fn a_target_that_refuses_artifacts_keeps_the_image_and_says_why() {
     let src = Registry::anonymous();
     let dst = Registry::anonymous();
     let s = signed_image(&src);
-    // Aliyun ACR's answer to a manifest with the empty config.
-    let acr = crate::support::Proxy::start(
-        &dst.base_url(),
-        Box::new(|method, uri, _, body| {
-            let empty = String::from_utf8_lossy(body).contains(crate::support::OCI_EMPTY);
-            (method == axum::http::Method::PUT && uri.contains("/manifests/") && empty).then(|| {
-                crate::support::Refusal::error(
-                    403,
-                    "DENIED",
-                    "unknown manifest class for application/vnd.oci.empty.v1+json",
-                )
-            })
-        }),
-    );
+    let acr = crate::support::vendors::acr_like(&dst);
     let mut cli = bin();
     cli.args([
         "copy",

@@ -29,6 +29,7 @@ mod registry;
 pub mod signing;
 mod tls;
 mod token;
+pub mod vendors;
 
 use std::ffi::OsString;
 use std::ops::{Deref, DerefMut};
