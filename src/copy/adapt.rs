@@ -11,6 +11,7 @@
 //! [`super::image`], a refused artifact, a missing referrers API, a refused streamed upload);
 //! the registry's words are kept, inert and bounded.
 
+use super::ledger::lock;
 use super::push::{self, Fallback, PushPlan, PushPlanError, SourceTree};
 use super::state::State;
 use super::target::Target;
@@ -19,33 +20,35 @@ use crate::registry::manifest::Kind;
 use crate::registry::profile::{Capability, ProfileChoice};
 use crate::report::ImageReport;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::SystemTime;
-
-/// At most this many characters of a registry's words are kept with a refusal.
-const WORDS_MAX: usize = 300;
 
 /// What the run knows of its targets.
 pub(crate) struct Targets {
     /// Refusals met in this run, per host: what, and the registry's words.
     learned: Mutex<HashMap<String, BTreeMap<Capability, String>>>,
+    /// How many refusals were learned so far: a plan made before the count moved is made again.
+    generation: AtomicUsize,
     started: SystemTime,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Default for Targets {
     fn default() -> Targets {
         Targets {
             learned: Default::default(),
+            generation: AtomicUsize::new(0),
             started: SystemTime::now(),
         }
     }
 }
 
 impl Targets {
+    /// Changes whenever a refusal is learned.
+    pub(crate) fn generation(&self) -> usize {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// Why `what` is not sent to `host`, when it is known refused there. `choice`: the
     /// target's `--target-profile` (`Auto` for a source: known by its name).
     pub(crate) fn refuses(
@@ -86,7 +89,7 @@ impl Targets {
     /// `host` refused `what` in `words`: known for the rest of the run, and in `--state` for
     /// the next ones. Said once a host.
     pub(crate) fn learn(&self, host: &str, what: Capability, words: &str, state: Option<&State>) {
-        let words = crate::untrusted::inert(words, WORDS_MAX);
+        let words = crate::untrusted::inert(words, super::state::WORDS_MAX);
         let key = host.to_ascii_lowercase();
         let fresh = lock(&self.learned)
             .entry(key)
@@ -94,6 +97,7 @@ impl Targets {
             .insert(what, words.clone())
             .is_none();
         if fresh {
+            self.generation.fetch_add(1, Ordering::AcqRel);
             tracing::info!(
                 registry = host,
                 "{host} refuses {}: {words}",
@@ -269,33 +273,32 @@ impl Engine {
         }
     }
 
-    /// A manifest fallback got `target` to take the image: what it refused is learned.
-    /// `before`/`after`: the levels of the refused and the accepted write; `top_refused`:
-    /// whether the refusal was the named manifest's; `top_was_index`: whether that was an index.
-    pub(crate) fn learn_fallback(
-        &self,
-        target: &Target,
-        before: Fallback,
-        after: Fallback,
-        refusal: (&str, bool, bool),
-    ) {
-        let Target::Registry { client, .. } = target else {
-            return;
-        };
-        let (words, top_refused, top_was_index) = refusal;
-        let what = if after.force_v2s2 && !before.force_v2s2 {
-            if top_refused && top_was_index {
-                Capability::OciIndex
-            } else {
-                Capability::OciManifest
-            }
-        } else if after.drop_attestations && !before.drop_attestations {
-            Capability::Attestations
-        } else {
-            return;
-        };
-        self.targets
-            .learn(client.host(), what, words, self.state.as_ref());
+    /// `target` refused `what` in `words` (a registry target; a layout refuses nothing).
+    pub(crate) fn learn_target(&self, target: &Target, what: Capability, words: &str) {
+        if let Target::Registry { client, .. } = target {
+            (self.targets).learn(client.host(), what, words, self.state.as_ref());
+        }
+    }
+}
+
+/// What a manifest refusal says the target refuses, from the stricter way (`after`) taken
+/// after the refused one (`before`): OCI (the index's, when the named index was the one
+/// refused), else attestations. Learned only once that way is accepted.
+pub(crate) fn refused_capability(
+    before: Fallback,
+    after: Fallback,
+    top_refused: bool,
+    top_was_index: bool,
+) -> Option<Capability> {
+    if after.force_v2s2 && !before.force_v2s2 {
+        Some(match top_refused && top_was_index {
+            true => Capability::OciIndex,
+            false => Capability::OciManifest,
+        })
+    } else if after.drop_attestations && !before.drop_attestations {
+        Some(Capability::Attestations)
+    } else {
+        None
     }
 }
 

@@ -12,13 +12,14 @@ use crate::copy::blob::{BlobOutcome, SMALL_BLOB};
 use crate::copy::push::{self, Fallback, PushPlan, PushPlanError, SourceTree};
 use crate::copy::source::Source;
 use crate::copy::target::{Target, Transfer};
-use crate::copy::{referrers, CopyOptions, Engine};
+use crate::copy::{adapt, referrers, CopyOptions, Engine};
 use crate::digest::Digest;
 use crate::layout::LayoutRef;
 use crate::reference::Reference;
 use crate::registry::error::RegistryError;
 use crate::registry::manifest::{Kind, Parsed, RawManifest};
 use crate::registry::platform::Platform;
+use crate::registry::profile::Capability;
 use crate::registry::ManifestHead;
 use crate::report::{BlobCounts, ImageReport, Status};
 use futures::{StreamExt, TryStreamExt};
@@ -148,8 +149,10 @@ pub(crate) struct Ready<'a> {
     head: ManifestHead,
     tree: SourceTree,
     plan: PushPlan,
-    /// The stricter way the plan was built for what the target refuses.
+    /// The stricter way the plan was built for what the target refuses, and how many refusals
+    /// the run knew then.
     fallback: Fallback,
+    generation: usize,
     report: ImageReport,
     /// How long looking and planning took (waiting for a write slot is not the image's time).
     spent: std::time::Duration,
@@ -181,6 +184,7 @@ impl Engine {
             // 1. The manifest the copy starts from and what the target's name points at now:
             //    one HEAD a side, both in flight together.
             let name = target.name();
+            let generation = self.targets.generation();
             let with_tags = opts.referrers != crate::copy::ReferrerMode::None;
             let opening = async {
                 if let Some(check) = check {
@@ -215,7 +219,8 @@ impl Engine {
                 existing: existing.as_ref(),
             };
             let planned = self.plan_copy(&src, found, opts, &mut report).await?;
-            let ready = planned.map(|(tree, plan, fb)| (src, to, head, tree, plan, fb));
+            let ready =
+                planned.map(|(tree, plan, fb)| (src, to, head, tree, plan, (fb, generation)));
             Ok::<_, CopyError>(Ok(ready))
         }
         .await;
@@ -225,17 +230,20 @@ impl Engine {
             Err(e) => Err(e),
         };
         match result {
-            Ok(Some((src, to, head, tree, plan, fallback))) => Resolved::Write(Box::new(Ready {
-                to: target,
-                src,
-                target: to,
-                head,
-                tree,
-                plan,
-                fallback,
-                report,
-                spent: start.elapsed(),
-            })),
+            Ok(Some((src, to, head, tree, plan, (fallback, generation)))) => {
+                Resolved::Write(Box::new(Ready {
+                    to: target,
+                    src,
+                    target: to,
+                    head,
+                    tree,
+                    plan,
+                    fallback,
+                    generation,
+                    report,
+                    spent: start.elapsed(),
+                }))
+            }
             Ok(None) => {
                 report.duration_ms = start.elapsed().as_millis() as u64;
                 Resolved::Done(Box::new(report))
@@ -315,17 +323,21 @@ impl Engine {
             tree,
             plan,
             fallback,
+            generation,
             mut report,
             spent,
         } = ready;
         // A refusal another image met since this one was planned (ahead) applies to it too.
         let format = target.format(opts.format);
-        let (plan, fallback) = match self.adapted_plan(&target, &tree, opts, format, &mut report) {
-            Ok((p, fb)) if fb != fallback => {
-                fill(&mut report, &p);
-                (p, fb)
-            }
-            _ => (plan, fallback),
+        let (plan, fallback) = match self.targets.generation() == generation {
+            true => (plan, fallback),
+            false => match self.adapted_plan(&target, &tree, opts, format, &mut report) {
+                Ok((p, fb)) if fb != fallback => {
+                    fill(&mut report, &p);
+                    (p, fb)
+                }
+                _ => (plan, fallback),
+            },
         };
         let transfer = Transfer {
             engine: self,
@@ -654,16 +666,15 @@ async fn write_image(
     report: &mut ImageReport,
 ) -> Result<PushPlan, CopyError> {
     let (mut plan, mut fallback) = planned;
-    // The last refusal: the registry's words, whether it was the named manifest's, whether
-    // that was an index, and the level refused.
-    let mut refused: Option<(String, bool, bool, Fallback)> = None;
+    // What the last refusal says the target refuses, and its words: learned once the next
+    // way is accepted.
+    let mut refused: Option<(Capability, String)> = None;
     loop {
         copy_blobs(target, transfer, &plan, report).await?;
         let (e, top) = match push_manifests(target, name, &plan).await {
             Ok(()) => {
-                if let Some((words, top, index, before)) = &refused {
-                    let engine = transfer.engine;
-                    engine.learn_fallback(target, *before, fallback, (words, *top, *index));
+                if let Some((what, words)) = &refused {
+                    transfer.engine.learn_target(target, *what, words);
                 }
                 return Ok(plan);
             }
@@ -674,14 +685,14 @@ async fn write_image(
             return Err(e.into());
         };
         let what = if next.force_v2s2 && !fallback.force_v2s2 {
-            crate::copy::adapt::AS_V2S2
+            adapt::AS_V2S2
         } else {
-            crate::copy::adapt::NO_ATTESTATIONS
+            adapt::NO_ATTESTATIONS
         };
         warn!(target = %report.target, error = %e, "the target refused the manifest; {what}");
         report.adapt(what, format!("the target refused the manifest: {e}"));
         let index = plan.top.kind().is_some_and(Kind::is_index);
-        refused = Some((e.to_string(), top, index, fallback));
+        refused = adapt::refused_capability(fallback, next, top, index).map(|c| (c, e.to_string()));
         fallback = next;
         plan = push::build(tree, &opts.platforms, target.format(opts.format), fallback)?;
         fill(report, &plan);

@@ -19,7 +19,7 @@ mod adapt;
 pub mod batch;
 mod blob;
 pub mod image;
-mod ledger;
+pub(crate) mod ledger;
 pub(crate) mod push;
 pub mod referrers;
 mod source;

@@ -219,6 +219,23 @@ impl Engine {
         follow.out
     }
 
+    /// Whether `host` has the referrers API, where the run has not asked yet: not, when its
+    /// profile or `--state` says so.
+    fn recall_api(&self, host: &str, choice: ProfileChoice, known: &mut Option<bool>) {
+        let state = self.state.as_ref();
+        let refused = || (self.targets).refuses(host, Capability::ReferrersApi, choice, state);
+        if known.is_none() && refused().is_some() {
+            *known = Some(false);
+        }
+    }
+
+    /// `host` answered the referrers API with 404: none for the run, and in `--state`.
+    fn no_api(&self, host: &str, known: &mut Option<bool>) {
+        *known = Some(false);
+        let words = "answered the referrers API with 404";
+        (self.targets).learn(host, Capability::ReferrersApi, words, self.state.as_ref());
+    }
+
     /// `repo`'s tags at `host`, listed already (a sync): referrer lookups use them.
     pub(crate) fn know_tags(&self, host: &str, repo: &str, tags: &[String]) {
         let cell = self.referrer_memory.tags(host, repo);
@@ -399,15 +416,8 @@ impl Follow<'_> {
         // others wait for its answer (a 404 then spares them theirs).
         let api = self.engine.referrer_memory.api(host);
         let mut known = api.lock().await;
-        let state = self.engine.state.as_ref();
-        let targets = &self.engine.targets;
-        if known.is_none()
-            && targets
-                .refuses(host, Capability::ReferrersApi, ProfileChoice::Auto, state)
-                .is_some()
-        {
-            *known = Some(false);
-        }
+        self.engine
+            .recall_api(host, ProfileChoice::Auto, &mut known);
         let listed = match *known {
             Some(false) => None,
             Some(true) => {
@@ -424,9 +434,7 @@ impl Follow<'_> {
                 }
                 Listed::NoApi => {
                     debug!(registry = host, "no referrers API; using the tag schema");
-                    *known = Some(false);
-                    let words = "answered the referrers API with 404";
-                    targets.learn(host, Capability::ReferrersApi, words, state);
+                    self.engine.no_api(host, &mut known);
                     None
                 }
             },
@@ -476,9 +484,8 @@ impl Follow<'_> {
         };
         let api = self.engine.referrer_memory.api(dst.host());
         let mut known = api.lock().await;
-        if known.is_none() && self.refused_there(Capability::ReferrersApi).is_some() {
-            *known = Some(false);
-        }
+        self.engine
+            .recall_api(dst.host(), self.opts.target_profile, &mut known);
         if *known != Some(false) {
             match dst.referrers(repo, subject, None).await? {
                 Listed::Referrers(list) => {
@@ -488,11 +495,7 @@ impl Follow<'_> {
                         index: None,
                     });
                 }
-                Listed::NoApi => {
-                    *known = Some(false);
-                    let words = "answered the referrers API with 404";
-                    self.learn_there(Capability::ReferrersApi, words);
-                }
+                Listed::NoApi => self.engine.no_api(dst.host(), &mut known),
             }
         }
         drop(known);

@@ -3,6 +3,7 @@
 //! uploads, verification) is the same for both. Read side only: writing is [`super::target`]'s.
 
 use crate::copy::image::{manifest_ref, CopyError, Origin};
+use crate::copy::ledger::lock;
 use crate::copy::Engine;
 use crate::digest::Digest;
 use crate::layout::Layout;
@@ -147,10 +148,6 @@ impl Engine {
         };
         lock(&self.seen_manifests).remove(&format!("{}/{repo}@{digest}", client.host()))
     }
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Source {

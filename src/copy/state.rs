@@ -37,7 +37,7 @@ const CHILDREN_MAX: usize = 64;
 pub(crate) const REFUSAL_DAYS: u64 = 30;
 /// At most this many hosts' refusals are kept, and this many characters of the words.
 const HOSTS_MAX: usize = 256;
-const WORDS_MAX: usize = 300;
+pub(crate) const WORDS_MAX: usize = 300;
 
 /// A host refused something: the registry's words (scrubbed, bounded) and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

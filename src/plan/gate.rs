@@ -7,6 +7,7 @@
 
 use crate::copy::batch::Gate;
 use crate::copy::image::{Destination, Origin};
+use crate::copy::ledger::lock;
 use crate::copy::Engine;
 use crate::plan::online::{look_up_one, not_copied, Lookup};
 use crate::report::ImageReport;
@@ -92,8 +93,4 @@ impl Gate for LookAhead<'_> {
             Some(Box::new(report))
         })
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
